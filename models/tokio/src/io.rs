@@ -1,0 +1,250 @@
+//! Sockets, DNS and ICMP for the tokio model: the bytes pump between tokio's
+//! sockets and the core's session. No protocol logic lives here.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pulse_core::icmp::{Framing, ReplyTable, echo_request, parse_reply};
+use pulse_core::model::SetupError;
+use pulse_core::plan::Plan;
+use pulse_core::session::{Pong, Session, Step};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Pump bytes for `session` until it says it is done. The connection is
+/// kept in `stream`, owned by the caller (see timeout.rs).
+pub(crate) async fn drive(
+    session: &mut Session,
+    stream: &mut Option<TcpStream>,
+    icmp: Option<&Icmp>,
+    buf: &mut [u8],
+) {
+    loop {
+        match session.step() {
+            Step::Resolve { host, port } => {
+                let r = resolve(host, port).await;
+                session.resolved(r, Instant::now());
+            }
+            Step::Connect(addr) => {
+                // A redirect opens a new connection; the old one is done.
+                close(stream.take(), false);
+                let r = TcpStream::connect(addr).await.map(|s| *stream = Some(s));
+                session.connected(r, Instant::now());
+            }
+            Step::Write(bytes) => {
+                let r = match stream.as_mut() {
+                    Some(s) => s.write(bytes).await,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.wrote(r, Instant::now());
+            }
+            Step::Read => {
+                let r = match stream.as_mut() {
+                    Some(s) => s.read(buf).await,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.received(r.map(|n| &buf[..n]), Instant::now());
+            }
+            Step::Ping(ip) => {
+                let r = match icmp {
+                    Some(icmp) => icmp.ping(ip).await,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.pinged(r, Instant::now());
+            }
+            Step::Done => return,
+        }
+    }
+}
+
+/// Resolve with the system resolver (getaddrinfo on tokio's blocking pool).
+async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+}
+
+/// Close a connection; with `reset`, send RST instead of FIN (SO_LINGER 0),
+/// so the side that closes first does not keep a TIME_WAIT entry.
+pub(crate) fn close(stream: Option<TcpStream>, reset: bool) {
+    if let Some(s) = stream
+        && reset
+    {
+        // Best effort: if it fails, the socket closes normally.
+        let _ = SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+
+/// The scan's ICMP sockets (one per address family in use), each with the
+/// reader task that hands replies to waiting probes.
+pub(crate) struct Icmp {
+    v4: Option<Arc<Pinger>>,
+    v6: Option<Arc<Pinger>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// One ICMP socket and its table of waiting probes.
+struct Pinger {
+    socket: UdpSocket,
+    framing: Framing,
+    v6: bool,
+    table: ReplyTable<oneshot::Sender<Pong>>,
+}
+
+impl Icmp {
+    /// Open the sockets the plan needs, or none. No socket is a setup error
+    /// (exit 3) whose message names both fixes.
+    pub(crate) fn open(plan: &Plan) -> Result<Option<Icmp>, SetupError> {
+        let (need4, need6) = (plan.needs_icmp(false), plan.needs_icmp(true));
+        if !need4 && !need6 {
+            return Ok(None);
+        }
+        let mut icmp = Icmp {
+            v4: None,
+            v6: None,
+            readers: Vec::new(),
+        };
+        for (need, v6) in [(need4, false), (need6, true)] {
+            if !need {
+                continue;
+            }
+            let pinger = Arc::new(Pinger::open(v6, plan.icmp_ident)?);
+            icmp.readers
+                .push(tokio::spawn(read_replies(pinger.clone())));
+            if v6 {
+                icmp.v6 = Some(pinger);
+            } else {
+                icmp.v4 = Some(pinger);
+            }
+        }
+        Ok(Some(icmp))
+    }
+
+    /// Send one echo request to `ip` and wait for its reply (no deadline
+    /// here: the probe's deadline wraps the whole exchange).
+    pub(crate) async fn ping(&self, ip: IpAddr) -> io::Result<Pong> {
+        let pinger = match ip {
+            IpAddr::V4(_) => self.v4.as_ref(),
+            IpAddr::V6(_) => self.v6.as_ref(),
+        }
+        .ok_or_else(|| io::Error::other(format!("no ICMP socket for {ip}'s address family")))?;
+        let (tx, rx) = oneshot::channel();
+        let seq = pinger
+            .table
+            .register(ip, tx)
+            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+        // Dropped on every exit path (reply, send error, timeout, cancel):
+        // removes our entry unless the reader already took it. Never leaks.
+        let _registered = Deregister {
+            table: &pinger.table,
+            seq,
+        };
+        let packet = echo_request(pinger.v6, pinger.table.ident(), seq);
+        pinger
+            .socket
+            .send_to(&packet, SocketAddr::new(ip, 0))
+            .await?;
+        rx.await
+            .map_err(|_| io::Error::other("the ICMP reader stopped before the reply came"))
+    }
+
+    /// Stop the reader tasks (at the end of the scan).
+    pub(crate) fn close(&self) {
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+struct Deregister<'a> {
+    table: &'a ReplyTable<oneshot::Sender<Pong>>,
+    seq: u16,
+}
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        self.table.cancel(self.seq);
+    }
+}
+
+impl Pinger {
+    /// A raw ICMP socket (root or CAP_NET_RAW), else an unprivileged ping
+    /// socket (where `net.ipv4.ping_group_range` allows our group).
+    fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
+        let (domain, proto) = if v6 {
+            (Domain::IPV6, Protocol::ICMPV6)
+        } else {
+            (Domain::IPV4, Protocol::ICMPV4)
+        };
+        let (socket, framing, ident) = match Socket::new(domain, Type::RAW, Some(proto)) {
+            Ok(s) => (s, if v6 { Framing::V6 } else { Framing::RawV4 }, ident),
+            Err(raw_err) => match Socket::new(domain, Type::DGRAM, Some(proto)) {
+                Ok(s) => {
+                    // A ping socket's identifier is its local "port", chosen
+                    // by the kernel at bind; replies carry that one.
+                    let any: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }
+                        .parse()
+                        .unwrap_or_else(|_| unreachable!("literal socket address"));
+                    s.bind(&any.into()).map_err(|e| setup_error(v6, &e))?;
+                    let port = s
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_socket())
+                        .map_or(ident, |a| a.port());
+                    (s, if v6 { Framing::V6 } else { Framing::DgramV4 }, port)
+                }
+                Err(_) => return Err(setup_error(v6, &raw_err)),
+            },
+        };
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| setup_error(v6, &e))?;
+        let socket = UdpSocket::from_std(socket.into()).map_err(|e| setup_error(v6, &e))?;
+        Ok(Pinger {
+            socket,
+            framing,
+            v6,
+            table: ReplyTable::new(ident),
+        })
+    }
+}
+
+fn setup_error(v6: bool, e: &io::Error) -> SetupError {
+    let family = if v6 { "ICMPv6" } else { "ICMP" };
+    SetupError {
+        message: format!(
+            "cannot open an {family} socket ({e}). Fix: run pulse as root or give it CAP_NET_RAW \
+             (sudo setcap cap_net_raw+ep \"$(command -v pulse)\"), or allow unprivileged ping \
+             sockets for your group (sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")"
+        ),
+    }
+}
+
+/// The one reader per socket: parse every packet, hand matching replies to
+/// their probes, ignore everything else (other programs' pings, our own
+/// requests seen on loopback, corrupt packets).
+async fn read_replies(pinger: Arc<Pinger>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (n, from) = match pinger.socket.recv_from(&mut buf).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!("ICMP recv: {e}");
+                continue;
+            }
+        };
+        let Some(reply) = parse_reply(&buf[..n], pinger.framing) else {
+            continue;
+        };
+        if let Some(waiter) = pinger.table.deliver(&reply, from.ip()) {
+            // The probe may have just given up; then nobody wants this.
+            let _ = waiter.send(Pong {
+                sequence: reply.seq,
+                ttl: reply.ttl,
+            });
+        }
+    }
+}

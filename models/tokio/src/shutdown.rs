@@ -1,0 +1,57 @@
+//! The core's `Shutdown`, seen through a tokio `watch` channel.
+//!
+//! `Shutdown::on_trigger` runs our callback once, on whatever thread
+//! triggered (the signal thread, a test); the callback flips the watch
+//! channel, which wakes every probe waiting in [`Stop::drained`]. A watch
+//! channel rather than `Notify` because a late subscriber must still see
+//! that the trigger already happened.
+
+use pulse_core::session::fmt_duration;
+use pulse_core::shutdown::Shutdown;
+use tokio::sync::watch;
+
+/// Shutdown as tokio tasks observe it.
+pub(crate) struct Stop {
+    shutdown: Shutdown,
+    rx: watch::Receiver<bool>,
+}
+
+impl Stop {
+    pub(crate) fn new(shutdown: &Shutdown) -> Self {
+        let (tx, rx) = watch::channel(false);
+        shutdown.on_trigger(move || {
+            // No receiver left means the scan is over; nothing to tell.
+            let _ = tx.send(true);
+        });
+        Stop {
+            shutdown: shutdown.clone(),
+            rx,
+        }
+    }
+
+    /// Whether dispatch must stop.
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
+    /// Resolves when shutdown was triggered and the grace period has passed.
+    pub(crate) async fn drained(&self) {
+        let mut rx = self.rx.clone();
+        if rx.wait_for(|triggered| *triggered).await.is_err() {
+            // The sender lives in the Shutdown, which outlives the scan; if
+            // it is gone, no trigger can come: never resolve.
+            std::future::pending::<()>().await;
+        }
+        if let Some(at) = self.shutdown.drain_deadline() {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+        }
+    }
+
+    /// Why a probe cut off by the grace period was cancelled.
+    pub(crate) fn cancel_message(&self) -> String {
+        format!(
+            "scan interrupted: probe still running when the {} grace period ended",
+            fmt_duration(self.shutdown.grace())
+        )
+    }
+}

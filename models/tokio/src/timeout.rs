@@ -1,0 +1,55 @@
+//! One absolute deadline per probe, and the shutdown cut-off.
+
+use std::time::{Duration, Instant};
+
+use pulse_core::result::Outcome;
+use pulse_core::session::Session;
+use tokio::net::TcpStream;
+
+use crate::io::{Icmp, close, drive};
+use crate::shutdown::Stop;
+
+/// How a probe's exchange ended.
+enum End {
+    Done,
+    Timeout,
+    Cancelled,
+}
+
+/// Drive `session` until it is done, its deadline (`start + limit`) passes, or
+/// the shutdown grace period ends, whichever comes first.
+///
+/// The deadline is set once: `timeout_at` wraps the whole exchange (resolve,
+/// connect, TLS, request, body), so no read or write can extend it.
+pub(crate) async fn with_timeout(
+    mut session: Session,
+    start: Instant,
+    limit: Duration,
+    stop: &Stop,
+    icmp: Option<&Icmp>,
+    buf: &mut [u8],
+) -> Outcome {
+    let deadline = tokio::time::Instant::from_std(start + limit);
+    // The connection lives out here, not inside `drive`, so that after a
+    // timeout or cancel we still hold it and can close it with a reset.
+    let mut stream: Option<TcpStream> = None;
+    let end = {
+        let exchange =
+            tokio::time::timeout_at(deadline, drive(&mut session, &mut stream, icmp, buf));
+        tokio::select! {
+            // Checked first: once the grace period is over, cancel even a
+            // probe whose exchange is also ready.
+            biased;
+            () = stop.drained() => End::Cancelled,
+            r = exchange => if r.is_ok() { End::Done } else { End::Timeout },
+        }
+    };
+    let now = Instant::now();
+    let reset = !matches!(end, End::Done) || session.close_with_reset();
+    close(stream.take(), reset);
+    match end {
+        End::Done => session.finish(now),
+        End::Timeout => session.timed_out(now, limit),
+        End::Cancelled => session.cancelled(now, stop.cancel_message()),
+    }
+}

@@ -1,0 +1,619 @@
+//! Prometheus text exposition format 0.0.4, written by hand.
+//!
+//! Why by hand and why 0.0.4: the output is one scan's snapshot, a few
+//! families written once, and the classic text format is what every
+//! Prometheus tool reads. OpenMetrics would add `# EOF` and counter rules that
+//! the promtool in CI (Debian's 2.42) lints differently; the output must pass
+//! `promtool check metrics` with no warning, and a test runs it when promtool
+//! is installed.
+//!
+//! # Names
+//!
+//! Per-target families use blackbox_exporter's names and meanings
+//! (`probe_success`, `probe_duration_seconds`, `probe_http_*`, `probe_icmp_*`,
+//! `probe_dns_lookup_time_seconds`), so existing dashboards and alerts work,
+//! labelled `target` (the target as written) and `kind` (`http`, `tcp`,
+//! `icmp`). pulse's own figures are `pulse_*`.
+//!
+//! Every family is a gauge. This is a snapshot of one scan, not a process
+//! that counts over its life: "probes by result" is written as the gauge
+//! `pulse_scan_probes{result}` rather than a counter `pulse_probes_total`,
+//! because a counter that restarts from zero on every scan would make
+//! `rate()` lie.
+//!
+//! # Rules the writer keeps
+//!
+//! - Every family has `# HELP` and `# TYPE` once, and its samples are
+//!   contiguous (families are built whole, then written in a fixed order).
+//!   A family with no samples is left out entirely.
+//! - Label values are escaped (`\\`, `\"`, `\n`).
+//! - No series twice: when a targets file lists the same (target, kind) more
+//!   than once (say, with different `expect=`), every series of those targets
+//!   gets a `line` label with the targets-file line; other targets do not, so
+//!   their series stay stable when a duplicate is added elsewhere.
+//! - Units in names (`_seconds`, `_bytes`); seconds come from the results'
+//!   `*_ms` fields divided by 1000.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use crate::result::{ErrorKind, Kind, ProbeResult, Report};
+
+/// Write the report as Prometheus text exposition format 0.0.4.
+pub fn write(w: &mut dyn Write, report: &Report) -> io::Result<()> {
+    w.write_all(render(report).as_bytes())
+}
+
+/// The phases `probe_http_duration_seconds` always has, as blackbox_exporter
+/// writes them: a phase the probe never reached is 0, so every http target
+/// has the same five series on every scan and `sum by (phase)` stays simple.
+const HTTP_PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+
+/// The phases `probe_icmp_duration_seconds` always has (0 when not reached).
+/// blackbox's `setup` phase has no counterpart in pulse's results.
+const ICMP_PHASES: [&str; 2] = ["resolve", "rtt"];
+
+/// The whole exposition as a string.
+fn render(report: &Report) -> String {
+    let labels = target_labels(&report.results);
+    let per_target = || report.results.iter().zip(&labels);
+    let http = || per_target().filter(|(r, _)| r.kind == Kind::Http);
+    let icmp = || per_target().filter(|(r, _)| r.kind == Kind::Icmp);
+    let mut out = String::new();
+
+    let mut f = Family::new(
+        "probe_success",
+        "Whether the probe succeeded (1) or not (0).",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, bool_value(r.success));
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_duration_seconds",
+        "How long the probe took, in seconds, not counting queue wait.",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, seconds(r.duration_ms));
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_dns_lookup_time_seconds",
+        "How long name resolution took, in seconds (0 for an IP literal).",
+    );
+    for (r, l) in per_target() {
+        if let Some(ms) = r.phases.resolve {
+            f.sample(l, seconds(ms));
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_http_status_code",
+        "Status code of the final HTTP response, 0 when no response arrived.",
+    );
+    for (r, l) in http() {
+        let code = r.http.as_ref().and_then(|h| h.status_code).unwrap_or(0);
+        f.sample(l, f64::from(code));
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_http_duration_seconds",
+        "Time spent in each phase of the HTTP request, in seconds (0 for a phase not reached).",
+    );
+    for (r, l) in http() {
+        for phase in HTTP_PHASES {
+            let ms = phase_ms(r, phase).unwrap_or(0.0);
+            f.sample(&l.with("phase", phase), seconds(ms));
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new("probe_http_redirects", "Number of redirects followed.");
+    for (r, l) in http() {
+        let n = r.http.as_ref().map_or(0, |h| h.redirects);
+        f.sample(l, f64::from(n));
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_http_uncompressed_body_length",
+        "Length of the response body read, in bytes (never more than the body cap).",
+    );
+    for (r, l) in http() {
+        // Body sizes are capped (1 MiB by default), far below 2^53: exact in an f64.
+        let n = r.http.as_ref().map_or(0, |h| h.body_bytes);
+        f.sample(l, n as f64);
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_http_version",
+        "HTTP version of the final response, e.g. 1.1, 0 when no response arrived.",
+    );
+    for (r, l) in http() {
+        let v = r.http.as_ref().and_then(|h| h.version.as_deref());
+        f.sample(l, http_version(v));
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_icmp_duration_seconds",
+        "Time spent in each phase of the ICMP probe, in seconds (0 for a phase not reached).",
+    );
+    for (r, l) in icmp() {
+        for phase in ICMP_PHASES {
+            let ms = phase_ms(r, phase).unwrap_or(0.0);
+            f.sample(&l.with("phase", phase), seconds(ms));
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "probe_icmp_reply_hop_limit",
+        "IP TTL (hop limit) of the ICMP echo reply.",
+    );
+    for (r, l) in icmp() {
+        if let Some(ttl) = r.icmp.as_ref().and_then(|i| i.reply_ttl) {
+            f.sample(l, f64::from(ttl));
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_probe_error",
+        "Why the probe failed: 1 for its error kind; only failed probes have this series.",
+    );
+    for (r, l) in per_target() {
+        if let Some(e) = &r.error {
+            f.sample(&l.with("error", e.kind.as_str()), 1.0);
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_probe_queue_wait_seconds",
+        "Time from scan start until the probe started, in seconds (not part of the probe's duration).",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, seconds(r.queue_wait_ms));
+    }
+    f.write_to(&mut out);
+
+    let s = &report.summary;
+    let none = Labels::default();
+
+    let mut f = Family::new(
+        "pulse_scan_duration_seconds",
+        "Wall time of the whole scan, in seconds.",
+    );
+    f.sample(&none, seconds(report.pulse.duration_ms));
+    f.write_to(&mut out);
+
+    let mut f = Family::new("pulse_scan_targets", "Targets in the scan.");
+    f.sample(&none, s.targets as f64);
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_scan_probes",
+        "Probes in the scan by result: up, down (failed) or cancelled (by shutdown).",
+    );
+    for (result, n) in [("up", s.up), ("down", s.down), ("cancelled", s.cancelled)] {
+        f.sample(&none.with("result", result), n as f64);
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_scan_errors",
+        "Failed probes in the scan by error kind (cancelled included); only kinds that occurred.",
+    );
+    for kind in ErrorKind::ALL {
+        if let Some(&n) = s.errors.get(&kind) {
+            f.sample(&none.with("error", kind.as_str()), n as f64);
+        }
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_scan_interrupted",
+        "1 when the scan was interrupted by a signal, else 0.",
+    );
+    f.sample(&none, bool_value(s.interrupted));
+    f.write_to(&mut out);
+
+    let mut f = Family::new(
+        "pulse_build_info",
+        "pulse version and the concurrency model that ran the scan; always 1.",
+    );
+    let p = &report.pulse;
+    let info = none
+        .with("version", &p.version)
+        .with("runtime", &p.runtime)
+        .with("workers", &p.workers.to_string())
+        .with("runtime_threads", &p.runtime_threads.to_string());
+    f.sample(&info, 1.0);
+    f.write_to(&mut out);
+
+    out
+}
+
+/// The `target`, `kind` (and, for a (target, kind) listed more than once,
+/// `line`) labels of every result, in result order.
+fn target_labels(results: &[ProbeResult]) -> Vec<Labels> {
+    let mut seen: HashMap<(&str, Kind), usize> = HashMap::new();
+    for r in results {
+        *seen.entry((r.target.as_str(), r.kind)).or_default() += 1;
+    }
+    results
+        .iter()
+        .map(|r| {
+            let l = Labels::default()
+                .with("target", &r.target)
+                .with("kind", r.kind.as_str());
+            if seen.get(&(r.target.as_str(), r.kind)).copied().unwrap_or(0) > 1 {
+                l.with("line", &r.line.to_string())
+            } else {
+                l
+            }
+        })
+        .collect()
+}
+
+/// One phase's milliseconds by its label name.
+fn phase_ms(r: &ProbeResult, phase: &str) -> Option<f64> {
+    r.phases.iter().find(|(n, _)| *n == phase).map(|(_, ms)| ms)
+}
+
+/// `HTTP/1.1` → 1.1, `HTTP/2` → 2, as blackbox_exporter's `probe_http_version`;
+/// 0 when there was no response or the version is not a number.
+fn http_version(v: Option<&str>) -> f64 {
+    v.and_then(|v| v.strip_prefix("HTTP/"))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Milliseconds to seconds, rounded to the nanosecond so that `12.345` ms
+/// prints as `0.012345`, not `0.012345000000000001`: the rounded integer and
+/// 1e9 are both exact in an f64, so the division gives the f64 nearest the
+/// decimal, which `{}` prints in its shortest form.
+fn seconds(ms: f64) -> f64 {
+    (ms * 1e6).round() / 1e9
+}
+
+/// 1 or 0.
+fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// A sample value as the text format spells it (Go's `ParseFloat` syntax).
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        // Rust's `{}` for f64 never uses an exponent and round-trips exactly.
+        format!("{v}")
+    }
+}
+
+/// A rendered label set, without the braces: `target="x",kind="http"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Labels(String);
+
+impl Labels {
+    /// This set plus `name="value"` (value escaped).
+    fn with(&self, name: &str, value: &str) -> Labels {
+        let mut s = self.0.clone();
+        if !s.is_empty() {
+            s.push(',');
+        }
+        s.push_str(name);
+        s.push_str("=\"");
+        escape_label_value(&mut s, value);
+        s.push('"');
+        Labels(s)
+    }
+}
+
+/// Label value escaping of the text format: backslash, double quote, newline.
+fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str(r#"\""#),
+            '\n' => out.push_str(r"\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// HELP text escaping: backslash and newline (quotes are literal there).
+fn escape_help(out: &mut String, help: &str) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '\n' => out.push_str(r"\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// One metric family being built: its samples are collected first and the
+/// family written whole, which is what keeps HELP/TYPE single and samples
+/// contiguous.
+struct Family {
+    /// Metric name, with its unit suffix.
+    name: &'static str,
+    /// The `# HELP` text.
+    help: &'static str,
+    /// Rendered sample lines, each ending in `\n`.
+    samples: String,
+}
+
+impl Family {
+    fn new(name: &'static str, help: &'static str) -> Family {
+        Family {
+            name,
+            help,
+            samples: String::new(),
+        }
+    }
+
+    /// Add `name{labels} value`.
+    fn sample(&mut self, labels: &Labels, value: f64) {
+        self.samples.push_str(self.name);
+        if !labels.0.is_empty() {
+            self.samples.push('{');
+            self.samples.push_str(&labels.0);
+            self.samples.push('}');
+        }
+        self.samples.push(' ');
+        self.samples.push_str(&format_value(value));
+        self.samples.push('\n');
+    }
+
+    /// Append HELP, TYPE and the samples to `out`; nothing when no samples.
+    fn write_to(self, out: &mut String) {
+        if self.samples.is_empty() {
+            return;
+        }
+        out.push_str("# HELP ");
+        out.push_str(self.name);
+        out.push(' ');
+        escape_help(out, self.help);
+        out.push_str("\n# TYPE ");
+        out.push_str(self.name);
+        // Gauges only: see the module doc for why there is no counter.
+        out.push_str(" gauge\n");
+        out.push_str(&self.samples);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+mod tests {
+    use std::collections::HashSet;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::encode::tests::sample_report;
+    use crate::encode::{Format, write_report};
+
+    fn prom_text(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Prom, report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    const OK: &str = r#"target="http://127.0.0.1:8080/ok",kind="http""#;
+
+    #[test]
+    fn expected_samples() {
+        let text = prom_text(&sample_report());
+        let lines: HashSet<&str> = text.lines().collect();
+        let want = [
+            format!("probe_success{{{OK}}} 1"),
+            format!("probe_duration_seconds{{{OK}}} 0.012345"),
+            format!("probe_dns_lookup_time_seconds{{{OK}}} 0"),
+            format!("probe_http_status_code{{{OK}}} 200"),
+            format!(r#"probe_http_duration_seconds{{{OK},phase="resolve"}} 0"#),
+            format!(r#"probe_http_duration_seconds{{{OK},phase="connect"}} 0.00025"#),
+            format!(r#"probe_http_duration_seconds{{{OK},phase="tls"}} 0"#),
+            format!(r#"probe_http_duration_seconds{{{OK},phase="processing"}} 0.011"#),
+            format!(r#"probe_http_duration_seconds{{{OK},phase="transfer"}} 0.001095"#),
+            format!("probe_http_redirects{{{OK}}} 1"),
+            format!("probe_http_uncompressed_body_length{{{OK}}} 2"),
+            format!("probe_http_version{{{OK}}} 1.1"),
+            format!("pulse_probe_queue_wait_seconds{{{OK}}} 0.0005"),
+            r#"probe_success{target="http://127.0.0.1:8080/missing",kind="http"} 0"#.into(),
+            r#"probe_http_status_code{target="http://127.0.0.1:8080/missing",kind="http"} 404"#.into(),
+            r#"pulse_probe_error{target="http://127.0.0.1:8080/missing",kind="http",error="status"} 1"#.into(),
+            r#"probe_success{target="tcp://127.0.0.1:1",kind="tcp"} 0"#.into(),
+            r#"pulse_probe_error{target="tcp://127.0.0.1:1",kind="tcp",error="refused"} 1"#.into(),
+            r#"probe_success{target="icmp://127.0.0.1",kind="icmp"} 1"#.into(),
+            r#"probe_icmp_duration_seconds{target="icmp://127.0.0.1",kind="icmp",phase="resolve"} 0"#.into(),
+            r#"probe_icmp_duration_seconds{target="icmp://127.0.0.1",kind="icmp",phase="rtt"} 0.000125"#.into(),
+            r#"probe_icmp_reply_hop_limit{target="icmp://127.0.0.1",kind="icmp"} 64"#.into(),
+            r#"probe_success{target="http://10.0.0.1/slow",kind="http"} 0"#.into(),
+            r#"probe_http_status_code{target="http://10.0.0.1/slow",kind="http"} 0"#.into(),
+            r#"probe_http_version{target="http://10.0.0.1/slow",kind="http"} 0"#.into(),
+            r#"probe_http_duration_seconds{target="http://10.0.0.1/slow",kind="http",phase="connect"} 0"#.into(),
+            r#"pulse_probe_error{target="http://10.0.0.1/slow",kind="http",error="cancelled"} 1"#.into(),
+            r#"probe_duration_seconds{target="http://127.0.0.1:8080/q?a=\"b\"\\c",kind="http"} 5"#.into(),
+            r#"pulse_probe_error{target="http://127.0.0.1:8080/q?a=\"b\"\\c",kind="http",error="timeout"} 1"#.into(),
+            r#"probe_success{target="127.0.0.1:22",kind="tcp",line="7"} 1"#.into(),
+            r#"probe_success{target="127.0.0.1:22",kind="tcp",line="8"} 1"#.into(),
+            r#"probe_duration_seconds{target="127.0.0.1:22",kind="tcp",line="7"} 0.0035"#.into(),
+            r#"probe_duration_seconds{target="127.0.0.1:22",kind="tcp",line="8"} 0.004"#.into(),
+            r#"pulse_probe_queue_wait_seconds{target="127.0.0.1:22",kind="tcp",line="8"} 0.0015"#.into(),
+            "pulse_scan_duration_seconds 1.2345".into(),
+            "pulse_scan_targets 8".into(),
+            r#"pulse_scan_probes{result="up"} 4"#.into(),
+            r#"pulse_scan_probes{result="down"} 3"#.into(),
+            r#"pulse_scan_probes{result="cancelled"} 1"#.into(),
+            r#"pulse_scan_errors{error="timeout"} 1"#.into(),
+            r#"pulse_scan_errors{error="refused"} 1"#.into(),
+            r#"pulse_scan_errors{error="status"} 1"#.into(),
+            r#"pulse_scan_errors{error="cancelled"} 1"#.into(),
+            "pulse_scan_interrupted 1".into(),
+            r#"pulse_build_info{version="0.1.0",runtime="tokio",workers="50",runtime_threads="2"} 1"#.into(),
+        ];
+        for w in &want {
+            assert!(lines.contains(w.as_str()), "missing {w}\n---\n{text}");
+        }
+    }
+
+    #[test]
+    fn no_series_where_they_do_not_belong() {
+        let text = prom_text(&sample_report());
+        let samples = || text.lines().filter(|l| !l.starts_with('#'));
+        // Successful probes have no error series.
+        assert!(!samples().any(|l| l.starts_with("pulse_probe_error") && l.contains(OK)));
+        // http families only for http targets, icmp only for icmp.
+        for l in samples().filter(|l| l.starts_with("probe_http_")) {
+            assert!(l.contains(r#"kind="http""#), "{l}");
+        }
+        for l in samples().filter(|l| l.starts_with("probe_icmp_")) {
+            assert!(l.contains(r#"kind="icmp""#), "{l}");
+        }
+        // Only the duplicated target carries `line`.
+        for l in samples().filter(|l| l.contains("line=")) {
+            assert!(l.contains(r#"target="127.0.0.1:22""#), "{l}");
+        }
+        assert!(
+            samples()
+                .filter(|l| l.contains(r#"target="127.0.0.1:22""#))
+                .all(|l| l.contains(r#",line=""#))
+        );
+        // A snapshot has no counters, so nothing ends in _total.
+        assert!(!text.contains("_total"));
+        assert!(text.ends_with('\n'));
+    }
+
+    /// The exposition's structure: HELP then TYPE once per family, before its
+    /// samples; samples contiguous; no series twice.
+    #[test]
+    fn families_are_well_formed() {
+        let text = prom_text(&sample_report());
+        let mut help = HashSet::new();
+        let mut typed = HashSet::new();
+        let mut finished: HashSet<String> = HashSet::new();
+        let mut current: Option<String> = None;
+        let mut series = HashSet::new();
+        for line in text.lines() {
+            let name = if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap().to_owned();
+                assert!(help.insert(name.clone()), "second HELP for {name}");
+                assert!(!typed.contains(&name), "HELP after TYPE for {name}");
+                name
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut parts = rest.split(' ');
+                let name = parts.next().unwrap().to_owned();
+                assert_eq!(parts.next(), Some("gauge"));
+                assert!(help.contains(&name), "TYPE before HELP for {name}");
+                assert!(typed.insert(name.clone()), "second TYPE for {name}");
+                name
+            } else {
+                assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+                let name = line.split(['{', ' ']).next().unwrap().to_owned();
+                assert!(typed.contains(&name), "sample before TYPE: {line}");
+                let (id, value) = line.rsplit_once(' ').unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+                assert!(series.insert(id.to_owned()), "duplicate series {id}");
+                name
+            };
+            if current.as_deref() != Some(name.as_str()) {
+                if let Some(prev) = current.take() {
+                    finished.insert(prev);
+                }
+                assert!(!finished.contains(&name), "{name} is not contiguous");
+                current = Some(name);
+            }
+        }
+        assert_eq!(help, typed);
+        assert_eq!(help.len(), 18, "{help:?}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        escape_label_value(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, r#"a\\b\"c\nd"#);
+
+        let mut report = sample_report();
+        report.results[0].target = "multi\nline".into();
+        let text = prom_text(&report);
+        assert!(text.contains(r#"probe_success{target="multi\nline",kind="http"} 1"#));
+    }
+
+    #[test]
+    fn values_and_units() {
+        assert_eq!(format_value(seconds(12.345)), "0.012345");
+        assert_eq!(format_value(seconds(0.001)), "0.000001");
+        assert_eq!(format_value(seconds(1234.5)), "1.2345");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(http_version(Some("HTTP/1.1")), 1.1);
+        assert_eq!(http_version(Some("HTTP/2")), 2.0);
+        assert_eq!(http_version(Some("SPDY")), 0.0);
+        assert_eq!(http_version(None), 0.0);
+    }
+
+    #[test]
+    fn a_duplicate_of_another_kind_is_not_a_duplicate() {
+        let mut report = sample_report();
+        // Same string, different kind: distinct series without `line`.
+        let mut icmp = report.results[3].clone();
+        icmp.target = "tcp://127.0.0.1:1".into();
+        report.results.push(icmp);
+        let text = prom_text(&report);
+        assert!(text.contains(r#"probe_success{target="tcp://127.0.0.1:1",kind="tcp"} 0"#));
+        assert!(text.contains(r#"probe_success{target="tcp://127.0.0.1:1",kind="icmp"} 1"#));
+    }
+
+    /// `promtool check metrics` (the CI linter) accepts the output with no
+    /// lint at all. Skipped when promtool is not installed.
+    #[test]
+    fn promtool_check_metrics() {
+        let found = Command::new("promtool")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            println!("skipped: promtool not installed");
+            return;
+        }
+        let path = std::env::temp_dir().join(format!(
+            "pulse-encode-prom-{}-{:?}.prom",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let report = sample_report();
+        std::fs::write(&path, prom_text(&report)).unwrap();
+        let stdin = std::fs::File::open(&path).unwrap();
+        let out = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "promtool failed ({}):\n{stdout}{stderr}",
+            out.status
+        );
+        assert_eq!(stdout.trim(), "", "promtool lint output");
+        assert_eq!(stderr.trim(), "", "promtool lint output");
+    }
+}

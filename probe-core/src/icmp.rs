@@ -1,0 +1,322 @@
+//! ICMP echo: the packet codec and the table that matches replies to probes.
+//!
+//! One ICMP socket serves a whole scan. A raw ICMP socket sees *every* echo
+//! reply that reaches the host (other scans', `ping`'s), so replies are
+//! matched by an identifier unique to this scan plus the sequence number, and
+//! checked against the address the probe pinged; anything else is ignored.
+//!
+//! The [`ReplyTable`] is the hand-off point between the model's single socket
+//! reader and the probes waiting for replies. It is generic over the waiter
+//! (`T`): a oneshot sender in async models, a channel sender in thread models.
+//! A probe that times out [`ReplyTable::cancel`]s its entry; a reply racing
+//! that cancel is either delivered (the reader removed the entry first) or
+//! dropped (the probe did), never both and never leaked.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::sync::Mutex;
+
+/// ICMPv4 echo request type.
+pub const V4_ECHO_REQUEST: u8 = 8;
+/// ICMPv4 echo reply type.
+pub const V4_ECHO_REPLY: u8 = 0;
+/// ICMPv6 echo request type.
+pub const V6_ECHO_REQUEST: u8 = 128;
+/// ICMPv6 echo reply type.
+pub const V6_ECHO_REPLY: u8 = 129;
+
+/// Payload carried by pulse's echo requests: recognisable in a capture, and
+/// long enough (24 bytes) to look like a normal ping to middleboxes.
+pub const PAYLOAD: &[u8; 24] = b"pulse echo probe........";
+
+/// The internet checksum (RFC 1071) over `data`.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An echo request packet (ICMP header + payload). For IPv6 the checksum is
+/// left zero: the kernel fills it in for ICMPv6 sockets (it needs the
+/// pseudo-header, which only the kernel knows).
+pub fn echo_request(v6: bool, ident: u16, seq: u16) -> Vec<u8> {
+    let ty = if v6 { V6_ECHO_REQUEST } else { V4_ECHO_REQUEST };
+    let mut p = Vec::with_capacity(8 + PAYLOAD.len());
+    p.extend_from_slice(&[ty, 0, 0, 0]);
+    p.extend_from_slice(&ident.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(PAYLOAD);
+    if !v6 {
+        let c = checksum(&p);
+        p[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    p
+}
+
+/// An echo reply as parsed off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    /// Identifier field.
+    pub ident: u16,
+    /// Sequence field.
+    pub seq: u16,
+    /// TTL from the IPv4 header, when the packet carried one.
+    pub ttl: Option<u8>,
+}
+
+/// How the socket delivers packets, which decides how to parse them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Raw IPv4 socket: packets start with the IPv4 header.
+    RawV4,
+    /// IPv4 ping (datagram) socket: ICMP header first, no IP header.
+    DgramV4,
+    /// IPv6 (raw or datagram): ICMPv6 header first.
+    V6,
+}
+
+/// Parse an echo reply. Returns `None` for anything else: other ICMP types,
+/// truncated packets, a bad IPv4 checksum (ICMPv6 checksums are verified by
+/// the kernel), so a corrupted or foreign packet never reaches a probe.
+pub fn parse_reply(packet: &[u8], framing: Framing) -> Option<EchoReply> {
+    let (icmp, ttl) = match framing {
+        Framing::RawV4 => {
+            let first = *packet.first()?;
+            if first >> 4 != 4 {
+                return None;
+            }
+            let ihl = usize::from(first & 0x0f) * 4;
+            if ihl < 20 || packet.len() < ihl + 8 {
+                return None;
+            }
+            (&packet[ihl..], Some(packet[8]))
+        }
+        Framing::DgramV4 | Framing::V6 => (packet, None),
+    };
+    if icmp.len() < 8 {
+        return None;
+    }
+    let want = match framing {
+        Framing::V6 => V6_ECHO_REPLY,
+        _ => V4_ECHO_REPLY,
+    };
+    if icmp[0] != want || icmp[1] != 0 {
+        return None;
+    }
+    if framing != Framing::V6 && checksum(icmp) != 0 {
+        return None;
+    }
+    Some(EchoReply {
+        ident: u16::from_be_bytes([icmp[4], icmp[5]]),
+        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+        ttl,
+    })
+}
+
+/// Pending echo requests of one scan, keyed by sequence number.
+pub struct ReplyTable<T> {
+    /// The identifier this scan's requests carry (for ping sockets, the one
+    /// the kernel assigned).
+    ident: u16,
+    inner: Mutex<Pending<T>>,
+}
+
+struct Pending<T> {
+    /// Waiters by sequence number, with the address each one pinged.
+    waiting: HashMap<u16, (IpAddr, T)>,
+    /// Next sequence number to hand out; wraps at 65536.
+    next_seq: u16,
+}
+
+impl<T> ReplyTable<T> {
+    /// An empty table for identifier `ident`.
+    pub fn new(ident: u16) -> Self {
+        ReplyTable {
+            ident,
+            inner: Mutex::new(Pending {
+                waiting: HashMap::new(),
+                next_seq: 0,
+            }),
+        }
+    }
+
+    /// This scan's identifier.
+    pub fn ident(&self) -> u16 {
+        self.ident
+    }
+
+    /// Register a waiter for a reply from `addr`, returning the sequence number
+    /// to send, or `None` when all 65,536 numbers are in use (more probes in
+    /// flight than ICMP can tell apart; the open-files limit keeps us far below).
+    pub fn register(&self, addr: IpAddr, waiter: T) -> Option<u16> {
+        let mut p = self.inner.lock();
+        if p.waiting.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        // Skip numbers still in use (a very slow probe from 65,536 ago).
+        loop {
+            let seq = p.next_seq;
+            p.next_seq = p.next_seq.wrapping_add(1);
+            if let std::collections::hash_map::Entry::Vacant(slot) = p.waiting.entry(seq) {
+                slot.insert((addr, waiter));
+                return Some(seq);
+            }
+        }
+    }
+
+    /// Hand a reply from `from` to its waiter: returns the waiter (removed
+    /// from the table) when identifier, sequence and address all match.
+    pub fn deliver(&self, reply: &EchoReply, from: IpAddr) -> Option<T> {
+        if reply.ident != self.ident {
+            return None;
+        }
+        let mut p = self.inner.lock();
+        match p.waiting.get(&reply.seq) {
+            Some((addr, _)) if *addr == from => p.waiting.remove(&reply.seq).map(|(_, t)| t),
+            _ => None,
+        }
+    }
+
+    /// Remove a waiter whose probe gave up (timeout, cancel). Returns it if it
+    /// was still there, i.e. no reply was delivered first.
+    pub fn cancel(&self, seq: u16) -> Option<T> {
+        self.inner.lock().waiting.remove(&seq).map(|(_, t)| t)
+    }
+
+    /// Waiters still registered (zero at the end of a clean scan).
+    pub fn len(&self) -> usize {
+        self.inner.lock().waiting.len()
+    }
+
+    /// True when no waiter is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_reply(mut req: Vec<u8>) -> Vec<u8> {
+        req[0] = V4_ECHO_REPLY;
+        req[2] = 0;
+        req[3] = 0;
+        let c = checksum(&req);
+        req[2..4].copy_from_slice(&c.to_be_bytes());
+        req
+    }
+
+    fn with_ipv4_header(icmp: &[u8], ttl: u8) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, ttl, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        p.extend_from_slice(icmp);
+        p
+    }
+
+    #[test]
+    fn request_checksum_verifies() {
+        let req = echo_request(false, 0x1234, 7);
+        assert_eq!(req[0], V4_ECHO_REQUEST);
+        assert_eq!(checksum(&req), 0, "a packet with its checksum sums to zero");
+        assert_eq!(&req[4..8], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn parses_raw_and_dgram_replies() {
+        let reply = as_reply(echo_request(false, 42, 9));
+        let raw = with_ipv4_header(&reply, 61);
+        assert_eq!(
+            parse_reply(&raw, Framing::RawV4),
+            Some(EchoReply {
+                ident: 42,
+                seq: 9,
+                ttl: Some(61)
+            })
+        );
+        assert_eq!(
+            parse_reply(&reply, Framing::DgramV4),
+            Some(EchoReply {
+                ident: 42,
+                seq: 9,
+                ttl: None
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_requests_bad_checksums_and_short_packets() {
+        let req = echo_request(false, 42, 9);
+        assert_eq!(
+            parse_reply(&req, Framing::DgramV4),
+            None,
+            "our own request is not a reply"
+        );
+        let mut bad = as_reply(echo_request(false, 42, 9));
+        bad[10] ^= 0xff;
+        assert_eq!(
+            parse_reply(&bad, Framing::DgramV4),
+            None,
+            "checksum mismatch"
+        );
+        assert_eq!(parse_reply(&[0, 0, 0], Framing::DgramV4), None);
+        assert_eq!(parse_reply(&[0x45, 0, 0], Framing::RawV4), None);
+        assert_eq!(parse_reply(&[0x60; 40], Framing::RawV4), None, "not IPv4");
+    }
+
+    #[test]
+    fn table_matches_ident_seq_and_address() {
+        let t = ReplyTable::new(7);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let s1 = t.register(a, "one").unwrap();
+        let s2 = t.register(b, "two").unwrap();
+        assert_ne!(s1, s2);
+        let r = |ident, seq| EchoReply {
+            ident,
+            seq,
+            ttl: None,
+        };
+        assert_eq!(t.deliver(&r(8, s1), a), None, "other scan's identifier");
+        assert_eq!(t.deliver(&r(7, s1), b), None, "reply from the wrong host");
+        assert_eq!(t.deliver(&r(7, s1), a), Some("one"));
+        assert_eq!(
+            t.deliver(&r(7, s1), a),
+            None,
+            "a duplicate reply finds nobody"
+        );
+        assert_eq!(t.cancel(s2), Some("two"));
+        assert_eq!(
+            t.deliver(&r(7, s2), b),
+            None,
+            "late reply after timeout is dropped"
+        );
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_and_skip_busy_ones() {
+        let t = ReplyTable::new(1);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let first = t.register(a, 0u32).unwrap();
+        for i in 1..=u32::from(u16::MAX) {
+            let s = t.register(a, i).unwrap();
+            assert!(t.cancel(s).is_some());
+        }
+        // The counter wrapped to `first`, which is still busy: it is skipped.
+        let next = t.register(a, 99).unwrap();
+        assert_ne!(next, first);
+        assert_eq!(t.len(), 2);
+    }
+}

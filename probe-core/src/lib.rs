@@ -1,0 +1,41 @@
+//! pulse's probe core: everything that is the same for every concurrency model.
+//!
+//! The core opens no socket and reads no clock. Time is a parameter
+//! (`now: Instant`), bytes arrive as slices, and every outcome is classified
+//! into a [`result::ProbeResult`]. A model (tokio, smol, threads, ...) only pumps
+//! bytes between a socket and a [`session::Session`], so the models differ in
+//! how they schedule work and in nothing else.
+//!
+//! # Layout
+//!
+//! - [`target`]: the targets file format, parsed with `FILE:LINE:COL` errors.
+//! - [`result`]: result, error kind, summary and report types (serde).
+//! - [`encode`]: table, json, jsonl, yaml and Prometheus text encoders.
+//! - [`plan`]: the targets plus scan-wide options; builds each probe's session.
+//! - [`session`]: one probe as a sans-IO state machine (TCP, HTTP/1.1 via
+//!   ureq-proto, TLS via rustls, the ICMP step), classifying every outcome.
+//! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
+//! - [`icmp`]: echo packet codec and the reply table shared by ICMP probes.
+//! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
+//! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
+//! - [`panic`]: panic isolation for async probes.
+//! - [`sync`]: the only source of locks and atomics (std, or loom under `--cfg pulse_loom`).
+//!
+//! # Out of scope
+//!
+//! Sockets, DNS, timers, threads and runtimes: those belong to the models.
+
+pub mod encode;
+pub mod icmp;
+pub mod model;
+pub mod panic;
+pub mod plan;
+pub mod result;
+pub mod session;
+pub mod shutdown;
+pub mod sync;
+pub mod target;
+pub mod tls;
+
+/// pulse's version, for outputs and the build-info metric.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

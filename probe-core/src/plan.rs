@@ -1,0 +1,201 @@
+//! The scan plan: the parsed targets plus everything a model needs to run
+//! them, identical for every model (that is what makes runs comparable).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
+use crate::session::{DEFAULT_BODY_CAP, Session};
+use crate::target::{Target, TargetError, TargetErrors};
+
+/// Scan-wide settings (the CLI's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Maximum probes in flight at once (`--workers`).
+    pub workers: usize,
+    /// Probe deadline for targets without their own `timeout=` (`--timeout`).
+    pub timeout: Duration,
+    /// Response body bytes read at most per probe.
+    pub body_cap: usize,
+    /// Test-only fault hook: probes of targets on these lines panic at start,
+    /// so tests can check that a panic stays inside its probe.
+    pub panic_on_lines: BTreeSet<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: 50,
+            timeout: Duration::from_secs(5),
+            body_cap: DEFAULT_BODY_CAP,
+            panic_on_lines: BTreeSet::new(),
+        }
+    }
+}
+
+/// Everything a model needs to run a scan.
+pub struct Plan {
+    /// The targets, in input order; a target's index is its position here.
+    pub targets: Vec<Target>,
+    /// Scan-wide settings.
+    pub options: Options,
+    /// TLS client config per target index (http targets only).
+    tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    /// The ICMP identifier for this scan's echo requests.
+    pub icmp_ident: u16,
+}
+
+impl Plan {
+    /// Build a plan. `source` names the targets file in errors; `read_file`
+    /// loads `ca=FILE` bundles (the core does no IO itself), with relative
+    /// paths already resolved by the caller. Every bad CA bundle is reported
+    /// as `FILE:LINE:COL: ...`, all at once.
+    pub fn new(
+        source: &str,
+        targets: Vec<Target>,
+        options: Options,
+        read_file: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+    ) -> Result<Plan, TargetErrors> {
+        let mut verified = None;
+        let mut insecure = None;
+        let mut by_ca: HashMap<PathBuf, Arc<rustls::ClientConfig>> = HashMap::new();
+        let mut errors = Vec::new();
+        let mut tls = Vec::with_capacity(targets.len());
+        for t in &targets {
+            let Some(h) = &t.http else {
+                tls.push(None);
+                continue;
+            };
+            let config = if h.insecure {
+                insecure.get_or_insert_with(crate::tls::insecure).clone()
+            } else if let Some(ca) = &h.ca {
+                if let Some(c) = by_ca.get(ca) {
+                    c.clone()
+                } else {
+                    let loaded = read_file(ca)
+                        .map_err(|e| format!("ca={}: {e}", ca.display()))
+                        .and_then(|pem| {
+                            crate::tls::with_ca(&pem)
+                                .map_err(|e| format!("ca={}: {e}", ca.display()))
+                        });
+                    match loaded {
+                        Ok(c) => {
+                            by_ca.insert(ca.clone(), c.clone());
+                            c
+                        }
+                        Err(message) => {
+                            errors.push(TargetError {
+                                file: source.to_string(),
+                                line: t.line,
+                                column: 1,
+                                message,
+                            });
+                            continue;
+                        }
+                    }
+                }
+            } else {
+                verified.get_or_insert_with(crate::tls::verified).clone()
+            };
+            tls.push(Some(config));
+        }
+        if !errors.is_empty() {
+            return Err(TargetErrors(errors));
+        }
+        Ok(Plan {
+            targets,
+            options,
+            tls,
+            icmp_ident: scan_ident(),
+        })
+    }
+
+    /// Number of targets.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// True when there are no targets.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// The deadline length for target `index`.
+    pub fn timeout(&self, index: usize) -> Duration {
+        self.targets[index].timeout.unwrap_or(self.options.timeout)
+    }
+
+    /// Whether any target needs an ICMP socket of this address family.
+    pub fn needs_icmp(&self, v6: bool) -> bool {
+        self.targets.iter().any(|t| {
+            t.kind == Kind::Icmp
+                && match t.host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ip.is_ipv6() == v6,
+                    // A name: we learn its family only when it resolves; an
+                    // IPv4 socket is the one every name needs in practice.
+                    Err(_) => !v6,
+                }
+        })
+    }
+
+    /// Start the session for target `index` at `now`.
+    ///
+    /// This is also where the test-only fault hook fires, so every model gets
+    /// it from the same place, inside its own panic isolation.
+    pub fn session(&self, index: usize, now: Instant) -> Session {
+        let t = &self.targets[index];
+        if self.options.panic_on_lines.contains(&t.line) {
+            panic!(
+                "injected fault: probe of line {} panics (test hook)",
+                t.line
+            );
+        }
+        Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
+    }
+
+    /// The result for target `index` from its outcome and queue wait.
+    pub fn result(&self, index: usize, outcome: Outcome, queue_wait: Duration) -> ProbeResult {
+        let t = &self.targets[index];
+        ProbeResult {
+            target: t.text.clone(),
+            kind: t.kind,
+            line: t.line,
+            success: outcome.success,
+            duration_ms: millis(outcome.duration),
+            queue_wait_ms: millis(queue_wait),
+            phases: outcome.phases,
+            address: outcome.address,
+            http: outcome.http,
+            icmp: outcome.icmp,
+            error: outcome.error,
+        }
+    }
+
+    /// A failed result that no session produced (cancelled before start,
+    /// panicked, no ICMP socket of that family).
+    pub fn failed(
+        &self,
+        index: usize,
+        kind: ErrorKind,
+        message: impl Into<String>,
+        duration: Duration,
+        queue_wait: Duration,
+    ) -> ProbeResult {
+        self.result(index, Outcome::failed(kind, message, duration), queue_wait)
+    }
+}
+
+/// An ICMP identifier for this scan: distinct between concurrent scans on one
+/// host (pid in the high bits would collide across pid namespaces, so mix the
+/// pid with the clock's nanoseconds).
+fn scan_ident() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mixed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+    (mixed ^ (mixed >> 16)) as u16
+}
