@@ -1,0 +1,78 @@
+//! Running the pulse binary and reading its output.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use pulse_core::result::{ErrorKind, ProbeResult, Report};
+
+/// A `pulse` command with logging quiet unless the test asks otherwise.
+pub fn pulse() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
+    c.env_remove("RUST_LOG");
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Run pulse with `args` and return its output.
+pub fn run(args: &[&str]) -> Output {
+    pulse().args(args).output().expect("pulse runs")
+}
+
+/// Run pulse with `stdin` as its standard input.
+pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = pulse()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pulse starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A temporary targets file with these lines.
+pub fn targets_file(lines: &[String]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+    f.flush().unwrap();
+    f
+}
+
+/// The exit code (panics if killed by a signal, which is always a bug here).
+pub fn code(o: &Output) -> i32 {
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("pulse died by a signal: {}", stderr(o)))
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The json report on standard output.
+pub fn report(o: &Output) -> Report {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a json report ({e}); stderr: {}\nstdout: {}",
+            stderr(o),
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+/// The error kind of a result, or None for success.
+pub fn kind(r: &ProbeResult) -> Option<ErrorKind> {
+    r.error.as_ref().map(|e| e.kind)
+}
+
+/// Whether this process can open a raw ICMP socket (root or CAP_NET_RAW) or
+/// an unprivileged ping socket; ICMP tests skip with a printed reason if not.
+pub fn icmp_available() -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).is_ok()
+        || Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).is_ok()
+}
