@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod check;
+mod real;
 mod scan;
 mod shutdown;
 mod util;

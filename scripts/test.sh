@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# pulse's test command (the README's second set-up command; .ci/run calls it).
+#
+# Installs what the tests need when it is missing (promtool from Debian's
+# prometheus package, nginx-light for the real-server tests), then runs:
+# rustfmt, clippy with warnings as errors, the whole test suite, and
+# `promtool check metrics` on real `pulse scan --output prom` output.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if ((${#missing[@]})); then
+    step "installing ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "missing ${missing[*]}: run 'sudo apt-get install ${missing[*]}' (tests that need them will skip)" >&2
+    fi
+fi
+# Debian starts these packages' services on install; the tests start their
+# own instances on loopback and want no stray servers on the machine.
+pkill -x prometheus 2>/dev/null || true
+if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
+cargo test --workspace --doc --locked --quiet
+
+step "promtool check metrics on real scan output"
+cargo build --locked --quiet
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$tmp" "$port" >/dev/null 2>&1 &
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+cat >"$tmp/targets.txt" <<TARGETS
+http://127.0.0.1:$port/
+http://127.0.0.1:$port/missing
+tcp://127.0.0.1:$port
+tcp://127.0.0.1:1
+icmp://127.0.0.1
+http://name.invalid/
+TARGETS
+./target/debug/pulse scan --targets "$tmp/targets.txt" --output prom --timeout 2s >"$tmp/metrics.prom" || [ $? -eq 1 ]
+grep -c '^probe_success' "$tmp/metrics.prom" | grep -qx 6
+promtool check metrics <"$tmp/metrics.prom"
+echo "promtool check metrics: ok ($(wc -l <"$tmp/metrics.prom") lines)"
