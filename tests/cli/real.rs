@@ -42,7 +42,11 @@ fn start_nginx() -> Option<Nginx> {
     std::fs::create_dir_all(dir.path().join("html")).unwrap();
     std::fs::write(dir.path().join("html/ok"), "pulse via nginx: ok\n").unwrap();
     // An ephemeral port that was free a moment ago; nginx binds it next.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
 error_log {d}/error.log warn;
@@ -71,10 +75,17 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let nginx = Nginx { child, port, _dir: dir };
+    let nginx = Nginx {
+        child,
+        port,
+        _dir: dir,
+    };
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(5), "nginx did not start listening on {port}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "nginx did not start listening on {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(nginx)
@@ -114,13 +125,26 @@ fn scans_a_real_nginx() {
 #[test]
 fn two_thousand_probes_against_nginx_all_succeed() {
     let Some(nginx) = start_nginx() else { return };
-    let lines: Vec<String> = (0..2000).map(|i| format!("http://127.0.0.1:{}/ok?{i}", nginx.port)).collect();
+    let lines: Vec<String> = (0..2000)
+        .map(|i| format!("http://127.0.0.1:{}/ok?{i}", nginx.port))
+        .collect();
     let f = targets_file(&lines);
     let t0 = Instant::now();
-    let out = run(&["scan", "-t", f.path().to_str().unwrap(), "-o", "json", "-w", "50"]);
+    let out = run(&[
+        "scan",
+        "-t",
+        f.path().to_str().unwrap(),
+        "-o",
+        "json",
+        "-w",
+        "50",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rep = report(&out);
     assert_eq!(rep.results.len(), 2000);
     assert!(rep.results.iter().all(|r| r.success));
-    eprintln!("2000 probes of nginx with 50 workers (debug build): {:?}", t0.elapsed());
+    eprintln!(
+        "2000 probes of nginx with 50 workers (debug build): {:?}",
+        t0.elapsed()
+    );
 }
