@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod check;
+mod icmp;
 mod real;
 mod scan;
 mod shutdown;
