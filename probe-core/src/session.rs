@@ -130,6 +130,8 @@ pub struct Session {
     /// we are the side closing first and the model should reset the socket
     /// (SO_LINGER 0) rather than leave TIME_WAIT behind (DESIGN.md facts).
     peer_closed: bool,
+    /// Set when a TLS failure queued an alert that should still go out.
+    flush_alert: bool,
 }
 
 /// The HTTP(S) side of a session.
@@ -153,6 +155,10 @@ struct HttpExchange {
     status: Option<u16>,
     version: Option<String>,
     body: Vec<u8>,
+    /// Body input the decoder could not use yet: ureq-proto's dechunker does
+    /// not buffer a partial chunk-size line or CRLF, it answers `(0, 0)` and
+    /// wants those bytes again together with the next read.
+    body_pending: Vec<u8>,
     body_bytes: u64,
     truncated: bool,
     tls_version: Option<String>,
@@ -215,6 +221,7 @@ impl Session {
                 status: None,
                 version: None,
                 body: Vec::new(),
+                body_pending: Vec::new(),
                 body_bytes: 0,
                 truncated: false,
                 tls_version: None,
@@ -237,6 +244,7 @@ impl Session {
             icmp: None,
             error: None,
             peer_closed: false,
+            flush_alert: false,
         };
         s.begin_connection(now);
         s
@@ -268,6 +276,11 @@ impl Session {
                 Some(a) => Step::Ping(a.ip()),
                 None => Step::Done,
             },
+            // A TLS failure leaves an alert in `out`: send it (the peer
+            // learns why we hang up), then stop.
+            State::Done if self.flush_alert && self.out_pos < self.out.len() => {
+                Step::Write(&self.out[self.out_pos..])
+            }
             State::Done => Step::Done,
         }
     }
@@ -406,6 +419,9 @@ impl Session {
             Err(e) => {
                 let (kind, what) = classify_io(&e);
                 let doing = self.doing();
+                // Count the phase that was in progress up to the failure,
+                // as a timeout does.
+                self.close_open_phase(now);
                 return self.fail(kind, format!("{what} while {doing}"));
             }
         };
@@ -433,7 +449,11 @@ impl Session {
                 add(&mut self.phases.transfer, d);
                 self.state = State::Done;
             }
-            Fed::Failed(e) => self.fail(e.kind, e.message),
+            Fed::Failed(e) => {
+                self.close_open_phase(now);
+                self.flush_alert = e.kind == ErrorKind::Tls && !self.peer_closed;
+                self.fail(e.kind, e.message);
+            }
             Fed::Redirect(uri) => {
                 let d = self.lap(now);
                 add(&mut self.phases.transfer, d);
@@ -483,6 +503,7 @@ impl Session {
             State::Done => "finishing".into(),
             State::Exchange => match self.http.as_deref() {
                 Some(h) if h.tls.is_some() && !h.handshake_done => "in the TLS handshake".into(),
+                Some(_) if self.out_pos < self.out.len() => "sending the request".into(),
                 Some(h) => match h.call {
                     CallState::RecvBody(_) => {
                         format!("reading the body ({} bytes so far)", h.body_bytes)
@@ -666,8 +687,11 @@ impl HttpExchange {
                 self.status = None;
                 self.version = None;
                 self.body.clear();
+                self.body_pending.clear();
                 self.body_bytes = 0;
                 self.truncated = false;
+                // A redirect from https to http must not report TLS.
+                self.tls_version = None;
                 Ok(out)
             }
             Ok(_) => Err("a GET request unexpectedly has a body".into()),
@@ -839,7 +863,9 @@ impl HttpExchange {
                 }
             }
             CallState::RecvBody(mut call) => {
-                let mut input = data;
+                let mut pending = std::mem::take(&mut self.body_pending);
+                pending.extend_from_slice(data);
+                let mut input = &pending[..];
                 let mut buf = [0u8; 16 * 1024];
                 while !input.is_empty() {
                     let (used, n) = match call.read(input, &mut buf) {
@@ -856,7 +882,9 @@ impl HttpExchange {
                         return Fed::Finished;
                     }
                     if used == 0 && n == 0 {
-                        // The body ended; any bytes after it are ignored.
+                        // Either the body ended (bytes after it are
+                        // ignored) or the decoder needs more bytes to use
+                        // these: they are kept for the next read.
                         break;
                     }
                 }
@@ -869,6 +897,7 @@ impl HttpExchange {
                         None => Fed::Finished,
                     };
                 }
+                self.body_pending = input.to_vec();
                 self.call = CallState::RecvBody(call);
                 Fed::More
             }
@@ -982,15 +1011,50 @@ pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
     let authority = base.authority()?.as_str();
     let joined = if let Some(rest) = location.strip_prefix("//") {
         format!("{scheme}://{rest}")
-    } else if location.starts_with('/') {
-        format!("{scheme}://{authority}{location}")
+    } else if location.starts_with('?') {
+        format!("{scheme}://{authority}{}{location}", base.path())
     } else {
-        let path = base.path();
-        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        let dir = if dir.is_empty() { "/" } else { dir };
-        format!("{scheme}://{authority}{dir}{location}")
+        let (path, query) = location
+            .split_once('?')
+            .map_or((location, None), |(p, q)| (p, Some(q)));
+        let merged = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            let base_path = base.path();
+            let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+            let dir = if dir.is_empty() { "/" } else { dir };
+            format!("{dir}{path}")
+        };
+        let path = remove_dot_segments(&merged);
+        match query {
+            Some(q) => format!("{scheme}://{authority}{path}?{q}"),
+            None => format!("{scheme}://{authority}{path}"),
+        }
     };
     joined.parse().ok()
+}
+
+/// RFC 3986 §5.2.4 for an absolute path: drop `.` segments, and let `..`
+/// remove the segment before it (never above the root).
+fn remove_dot_segments(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." | ".." => {
+                if *seg == ".." {
+                    out.pop();
+                }
+                // `/a/..` and `/a/.` name a directory: keep the final slash.
+                if i == last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// The host of a URI without IPv6 brackets (what sockets and TLS need).
@@ -1032,9 +1096,8 @@ pub fn fmt_duration(d: Duration) -> String {
     } else if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
-        format!("{:.3}s", d.as_secs_f64())
-            .trim_end_matches('0')
-            .to_string()
+        let secs = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
