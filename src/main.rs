@@ -80,14 +80,14 @@ impl Runtime {
 
 type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
 
-/// The model's entry point, or why it cannot run.
-fn model(runtime: Runtime) -> Result<RunFn, String> {
+/// The model's entry point.
+fn model(runtime: Runtime) -> RunFn {
     match runtime {
-        Runtime::Tokio => Ok(pulse_tokio::run),
-        other => Err(format!(
-            "runtime `{}` is not available in this build yet; available: tokio",
-            other.name()
-        )),
+        Runtime::Tokio => pulse_tokio::run,
+        Runtime::Smol => pulse_smol::run,
+        Runtime::AsyncStd => pulse_async_std::run,
+        Runtime::Threads => pulse_threads::run,
+        Runtime::Rayon => pulse_rayon::run,
     }
 }
 
@@ -189,10 +189,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 }
 
 fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
-    let run = match model(cli.runtime) {
-        Ok(r) => r,
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
+    let run = model(cli.runtime);
     let workers = match check_open_files(args.workers) {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
@@ -227,10 +224,7 @@ fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> u8 {
-    let run = match model(cli.runtime) {
-        Ok(r) => r,
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
+    let run = model(cli.runtime);
     let target = match parse_target(&args.target) {
         Ok(t) => t,
         Err(e) => return fail(EXIT_USAGE, e),

@@ -58,7 +58,6 @@ fn bad_flags_are_usage_errors() {
         (vec!["scan", "-t", p, "--timeout", "soon"], "--timeout"),
         (vec!["scan", "-t", p, "--timeout", "0s"], "--timeout"),
         (vec!["scan", "-t", p, "--output", "xml"], "xml"),
-        (vec!["--runtime", "smol", "scan", "-t", p], "not available"),
         (vec!["--runtime", "go", "scan", "-t", p], "go"),
         (
             vec!["scan", "-t", p, "--workers", "30000"],
