@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::session::Pong;
 use crate::sync::Mutex;
 
 /// ICMPv4 echo request type.
@@ -185,6 +186,23 @@ impl<T> ReplyTable<T> {
             Some((addr, _)) if *addr == from => p.waiting.remove(&reply.seq).map(|(_, t)| t),
             _ => None,
         }
+    }
+
+    /// The reader's whole job for one received packet: parse it, and if it is
+    /// a reply some probe of this scan waits for, take that waiter out of the
+    /// table and return it with the reply to hand over. Anything else (other
+    /// programs' pings, our own requests seen on loopback, corrupt packets)
+    /// gives `None` and is ignored.
+    pub fn dispatch(&self, packet: &[u8], framing: Framing, from: IpAddr) -> Option<(T, Pong)> {
+        let reply = parse_reply(packet, framing)?;
+        let waiter = self.deliver(&reply, from)?;
+        Some((
+            waiter,
+            Pong {
+                sequence: reply.seq,
+                ttl: reply.ttl,
+            },
+        ))
     }
 
     /// Remove a waiter whose probe gave up (timeout, cancel). Returns it if it

@@ -6,11 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use pulse_core::icmp::{Framing, ReplyTable, echo_request, parse_reply};
+use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
 use pulse_core::session::{Pong, Session, Step};
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::oneshot;
@@ -73,8 +72,7 @@ pub(crate) fn close(stream: Option<TcpStream>, reset: bool) {
     if let Some(s) = stream
         && reset
     {
-        // Best effort: if it fails, the socket closes normally.
-        let _ = SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
+        pulse_net::reset_on_close(&s);
     }
 }
 
@@ -171,55 +169,17 @@ impl Drop for Deregister<'_> {
 }
 
 impl Pinger {
-    /// A raw ICMP socket (root or CAP_NET_RAW), else an unprivileged ping
-    /// socket (where `net.ipv4.ping_group_range` allows our group).
     fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
-        let (domain, proto) = if v6 {
-            (Domain::IPV6, Protocol::ICMPV6)
-        } else {
-            (Domain::IPV4, Protocol::ICMPV4)
-        };
-        let (socket, framing, ident) = match Socket::new(domain, Type::RAW, Some(proto)) {
-            Ok(s) => (s, if v6 { Framing::V6 } else { Framing::RawV4 }, ident),
-            Err(raw_err) => match Socket::new(domain, Type::DGRAM, Some(proto)) {
-                Ok(s) => {
-                    // A ping socket's identifier is its local "port", chosen
-                    // by the kernel at bind; replies carry that one.
-                    let any: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }
-                        .parse()
-                        .unwrap_or_else(|_| unreachable!("literal socket address"));
-                    s.bind(&any.into()).map_err(|e| setup_error(v6, &e))?;
-                    let port = s
-                        .local_addr()
-                        .ok()
-                        .and_then(|a| a.as_socket())
-                        .map_or(ident, |a| a.port());
-                    (s, if v6 { Framing::V6 } else { Framing::DgramV4 }, port)
-                }
-                Err(_) => return Err(setup_error(v6, &raw_err)),
-            },
-        };
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| setup_error(v6, &e))?;
-        let socket = UdpSocket::from_std(socket.into()).map_err(|e| setup_error(v6, &e))?;
+        let icmp = pulse_net::open_icmp(v6, ident, false)?;
+        let socket = UdpSocket::from_std(icmp.socket).map_err(|e| SetupError {
+            message: format!("cannot register the ICMP socket with tokio: {e}"),
+        })?;
         Ok(Pinger {
             socket,
-            framing,
+            framing: icmp.framing,
             v6,
-            table: ReplyTable::new(ident),
+            table: ReplyTable::new(icmp.ident),
         })
-    }
-}
-
-fn setup_error(v6: bool, e: &io::Error) -> SetupError {
-    let family = if v6 { "ICMPv6" } else { "ICMP" };
-    SetupError {
-        message: format!(
-            "cannot open an {family} socket ({e}). Fix: run pulse as root or give it CAP_NET_RAW \
-             (sudo setcap cap_net_raw+ep \"$(command -v pulse)\"), or allow unprivileged ping \
-             sockets for your group (sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")"
-        ),
     }
 }
 
@@ -236,15 +196,9 @@ async fn read_replies(pinger: Arc<Pinger>) {
                 continue;
             }
         };
-        let Some(reply) = parse_reply(&buf[..n], pinger.framing) else {
-            continue;
-        };
-        if let Some(waiter) = pinger.table.deliver(&reply, from.ip()) {
+        if let Some((waiter, pong)) = pinger.table.dispatch(&buf[..n], pinger.framing, from.ip()) {
             // The probe may have just given up; then nobody wants this.
-            let _ = waiter.send(Pong {
-                sequence: reply.seq,
-                ttl: reply.ttl,
-            });
+            let _ = waiter.send(pong);
         }
     }
 }

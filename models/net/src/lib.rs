@@ -1,0 +1,93 @@
+//! Socket set-up that is the same for every model.
+//!
+//! Opening the ICMP socket and closing a TCP socket with a reset involve no
+//! scheduling at all: they are plain `socket2` calls, identical whichever
+//! model runs the scan. They live here, once, so that each model's `io.rs`
+//! shows only what differs: how the model waits on a socket. The core
+//! (`pulse-core`) stays free of socket calls; this crate is the only other
+//! place that makes them outside the models.
+
+use std::io;
+use std::net::SocketAddr;
+
+use pulse_core::icmp::Framing;
+use pulse_core::model::SetupError;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+/// An opened ICMP socket, not yet handed to a runtime.
+#[derive(Debug)]
+pub struct IcmpSocket {
+    /// The socket, non-blocking, as a `UdpSocket` so every runtime can wrap
+    /// it (raw and ping sockets use the same send_to/recv_from calls).
+    pub socket: std::net::UdpSocket,
+    /// How received packets are framed (raw IPv4 has the IP header).
+    pub framing: Framing,
+    /// The identifier replies will carry: the scan's own for raw sockets,
+    /// the kernel-assigned one for ping sockets.
+    pub ident: u16,
+    /// IPv6 (ICMPv6) rather than IPv4.
+    pub v6: bool,
+}
+
+/// Open an ICMP socket for one address family: a raw socket first (root or
+/// CAP_NET_RAW), else an unprivileged ping socket (where
+/// `net.ipv4.ping_group_range` covers our group). Neither is a setup error
+/// whose message names both fixes. `blocking` leaves the socket in blocking
+/// mode (thread models); async models want it non-blocking.
+pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, SetupError> {
+    let (domain, proto) = if v6 {
+        (Domain::IPV6, Protocol::ICMPV6)
+    } else {
+        (Domain::IPV4, Protocol::ICMPV4)
+    };
+    let (socket, framing, ident) = match Socket::new(domain, Type::RAW, Some(proto)) {
+        Ok(s) => (s, if v6 { Framing::V6 } else { Framing::RawV4 }, ident),
+        Err(raw_err) => match Socket::new(domain, Type::DGRAM, Some(proto)) {
+            Ok(s) => {
+                // A ping socket's identifier is its local "port", chosen by
+                // the kernel at bind; replies carry that one, not ours.
+                let any: SocketAddr = if v6 {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                };
+                s.bind(&any.into()).map_err(|e| setup_error(v6, &e))?;
+                let port = s
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_socket())
+                    .map_or(ident, |a| a.port());
+                (s, if v6 { Framing::V6 } else { Framing::DgramV4 }, port)
+            }
+            Err(_) => return Err(setup_error(v6, &raw_err)),
+        },
+    };
+    socket
+        .set_nonblocking(!blocking)
+        .map_err(|e| setup_error(v6, &e))?;
+    Ok(IcmpSocket {
+        socket: socket.into(),
+        framing,
+        ident,
+        v6,
+    })
+}
+
+fn setup_error(v6: bool, e: &io::Error) -> SetupError {
+    let family = if v6 { "ICMPv6" } else { "ICMP" };
+    SetupError {
+        message: format!(
+            "cannot open an {family} socket ({e}). Fix: run pulse as root or give it CAP_NET_RAW \
+             (sudo setcap cap_net_raw+ep \"$(command -v pulse)\"), or allow unprivileged ping \
+             sockets for your group (sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")"
+        ),
+    }
+}
+
+/// Make the next close of this socket send RST instead of FIN (SO_LINGER 0),
+/// so the side that closes first keeps no TIME_WAIT entry (DESIGN.md: when
+/// the client closes first, TIME_WAIT piles up and the connect rate halves).
+/// Best effort: if it fails, the socket closes normally.
+pub fn reset_on_close<S: std::os::fd::AsFd>(socket: &S) {
+    let _ = SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO));
+}
