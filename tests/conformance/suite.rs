@@ -1,0 +1,408 @@
+//! The bodies of the conformance tests, parameterised by the model's `run`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulse_core::model::{Collect, RunReport, SetupError, Sink};
+use pulse_core::plan::{Options, Plan};
+use pulse_core::result::{ErrorKind, ProbeResult};
+use pulse_core::shutdown::Shutdown;
+use pulse_core::target::parse_targets;
+use pulse_fixtures::{Blackhole, HttpFixture, SilentTcp, closed_port};
+
+/// A model's entry point.
+pub type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
+
+/// A plan from target lines; `ca=` paths are read relative to `dir`.
+fn plan(lines: &[String], options: Options, dir: Option<&std::path::Path>) -> Arc<Plan> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let targets = parse_targets("conformance", text.as_bytes()).expect("valid targets");
+    let base = dir.map(|d| d.to_path_buf()).unwrap_or_default();
+    let mut read = |p: &std::path::Path| std::fs::read(base.join(p));
+    Arc::new(Plan::new("conformance", targets, options, &mut read).expect("valid plan"))
+}
+
+fn options(workers: usize, timeout: Duration) -> Options {
+    Options {
+        workers,
+        timeout,
+        ..Options::default()
+    }
+}
+
+/// Run to completion and return the report and the results in input order.
+fn run(model: RunFn, plan: &Arc<Plan>, shutdown: Shutdown) -> (RunReport, Vec<ProbeResult>) {
+    let mut sink = Collect::new(plan.len());
+    let report = model(plan.clone(), shutdown, &mut sink).expect("the scan sets up");
+    (report, sink.into_ordered())
+}
+
+fn kind(r: &ProbeResult) -> Option<ErrorKind> {
+    r.error.as_ref().map(|e| e.kind)
+}
+
+/// The fixture behaviours, with the result every model must give.
+fn fixture_cases(
+    http: &HttpFixture,
+    https: &HttpFixture,
+    blackhole: &Blackhole,
+    silent: &SilentTcp,
+) -> Vec<(String, Option<ErrorKind>)> {
+    let u = |p: &str| http.url(p);
+    let closed = closed_port();
+    vec![
+        (u("/ok"), None),
+        (u("/status/503"), Some(ErrorKind::Status)),
+        (format!("{} expect=500-599", u("/status/503")), None),
+        (format!("{} contains=\"hello\"", u("/body/hello")), None),
+        (
+            format!("{} contains=nope", u("/body/hello")),
+            Some(ErrorKind::Body),
+        ),
+        (
+            format!("{} timeout=400ms", u("/stall")),
+            Some(ErrorKind::Timeout),
+        ),
+        (
+            format!("{} timeout=500ms", u("/drip/50")),
+            Some(ErrorKind::Timeout),
+        ),
+        (u("/garbage"), Some(ErrorKind::Protocol)),
+        (u("/reset"), Some(ErrorKind::Reset)),
+        (u("/huge/3000000"), None),
+        (u("/redirect/2"), None),
+        (u("/chunked"), None),
+        (u("/close-delimited"), None),
+        (
+            format!("{} timeout=3s", u("/headers-forever")),
+            Some(ErrorKind::Protocol),
+        ),
+        (format!("tcp://{closed}"), Some(ErrorKind::Refused)),
+        (format!("http://{closed}/"), Some(ErrorKind::Refused)),
+        (
+            format!("{} timeout=300ms", blackhole.addr()),
+            Some(ErrorKind::Timeout),
+        ),
+        (format!("{}", silent.addr()), None),
+        ("http://name.invalid/".into(), Some(ErrorKind::Dns)),
+        (https.url("/ok"), Some(ErrorKind::Tls)),
+        (format!("{} insecure", https.url("/ok")), None),
+        (format!("{} ca=ca.pem", https.url("/chunked")), None),
+        (
+            format!("{} insecure", https.url("/reset")),
+            Some(ErrorKind::Reset),
+        ),
+    ]
+}
+
+pub fn fixture_behaviours(model: RunFn) {
+    let http = HttpFixture::start();
+    let (https, tls) = HttpFixture::start_tls();
+    let blackhole = Blackhole::start();
+    let silent = SilentTcp::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    let cases = fixture_cases(&http, &https, &blackhole, &silent);
+    let lines: Vec<String> = cases.iter().map(|c| c.0.clone()).collect();
+    let p = plan(&lines, options(8, Duration::from_secs(5)), Some(dir.path()));
+    let (report, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    assert_eq!(results.len(), cases.len());
+    for (i, ((line, expect), r)) in cases.iter().zip(&results).enumerate() {
+        assert_eq!(r.line, i + 1);
+        assert_eq!(kind(r), *expect, "{line}: {:?}", r.error);
+    }
+    let huge = results[9].http.as_ref().unwrap();
+    assert_eq!((huge.body_bytes, huge.body_truncated), (1024 * 1024, true));
+    assert_eq!(results[10].http.as_ref().unwrap().redirects, 3);
+    assert_eq!(report.summary.targets, cases.len());
+    assert!(!report.summary.interrupted);
+    assert!(report.runtime_threads >= 1);
+}
+
+pub fn absolute_deadline(model: RunFn) {
+    let http = HttpFixture::start();
+    // One byte every 20 ms: a deadline that reset on every read would never fire.
+    let p = plan(
+        &[http.url("/drip/20")],
+        options(1, Duration::from_millis(500)),
+        None,
+    );
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    let r = &results[0];
+    assert_eq!(kind(r), Some(ErrorKind::Timeout));
+    assert!(
+        r.duration_ms >= 500.0 && r.duration_ms < 800.0,
+        "the 500 ms deadline held: {} ms",
+        r.duration_ms
+    );
+    assert!(r.http.as_ref().unwrap().body_bytes > 5, "bytes did arrive");
+}
+
+pub fn one_result_per_target(model: RunFn) {
+    let http = HttpFixture::start();
+    let closed = closed_port();
+    // Mixed speeds so completion order differs from input order.
+    let lines: Vec<String> = (0..300)
+        .map(|i| match i % 4 {
+            0 => http.url(&format!("/delay/{}?{i}", (i * 7) % 40)),
+            1 => format!("tcp://{closed}"),
+            2 => http.url(&format!("/status/{}", 200 + i % 3)),
+            _ => http.url(&format!("/ok?{i}")),
+        })
+        .collect();
+    let p = plan(&lines, options(16, Duration::from_secs(5)), None);
+    let (report, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    assert_eq!(results.len(), 300);
+    let lines_seen: Vec<usize> = results.iter().map(|r| r.line).collect();
+    assert_eq!(
+        lines_seen,
+        (1..=300).collect::<Vec<_>>(),
+        "input order, no gaps"
+    );
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.target, lines[i]);
+    }
+    assert_eq!(report.summary.targets, 300);
+    assert_eq!(report.summary.up + report.summary.down, 300);
+    assert_eq!(
+        http.stats().requests,
+        225,
+        "each http target requested exactly once"
+    );
+}
+
+pub fn fan_out_bound(model: RunFn) {
+    let http = HttpFixture::start();
+    let lines: Vec<String> = (0..400)
+        .map(|i| http.url(&format!("/delay/10?{i}")))
+        .collect();
+    let p = plan(&lines, options(20, Duration::from_secs(5)), None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    assert!(results.iter().all(|r| r.success));
+    let s = http.stats();
+    assert!(
+        s.max_open <= 20,
+        "{} connections open at once with 20 workers",
+        s.max_open
+    );
+    assert!(
+        s.max_open >= 5,
+        "only {} at once: the workers did not run concurrently",
+        s.max_open
+    );
+}
+
+pub fn panic_isolation(model: RunFn) {
+    let http = HttpFixture::start();
+    let lines: Vec<String> = (0..20).map(|i| http.url(&format!("/ok?{i}"))).collect();
+    let opts = Options {
+        panic_on_lines: BTreeSet::from([3, 11, 20]),
+        ..options(4, Duration::from_secs(5))
+    };
+    let p = plan(&lines, opts, None);
+    let (report, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    for r in &results {
+        if [3, 11, 20].contains(&r.line) {
+            assert_eq!(kind(r), Some(ErrorKind::Panicked), "line {}", r.line);
+            assert!(r.error.as_ref().unwrap().message.contains("injected fault"));
+        } else {
+            assert!(
+                r.success,
+                "line {} after a panic elsewhere: {:?}",
+                r.line, r.error
+            );
+        }
+    }
+    assert_eq!(report.summary.up, 17);
+}
+
+/// Threads of this process (Linux).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+pub fn cancellation(model: RunFn) {
+    let http = HttpFixture::start();
+    // Warm up: models with a process-wide runtime (async-std) start it here,
+    // so the thread count below compares steady states.
+    let warm = plan(&[http.url("/ok")], options(1, Duration::from_secs(5)), None);
+    run(model, &warm, Shutdown::new(Duration::from_secs(1)));
+    let before = threads();
+    http.reset_stats();
+
+    let lines: Vec<String> = (0..500)
+        .map(|i| {
+            if i % 2 == 0 {
+                http.url(&format!("/delay/100?{i}"))
+            } else {
+                http.url(&format!("/delay/20000?{i}"))
+            }
+        })
+        .collect();
+    let p = plan(&lines, options(10, Duration::from_secs(60)), None);
+    let grace = Duration::from_millis(300);
+    let shutdown = Shutdown::new(grace);
+    let trigger = shutdown.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        trigger.trigger(Instant::now());
+        Instant::now()
+    });
+    let (report, results) = run(model, &p, shutdown);
+    let returned = Instant::now();
+    let triggered = t.join().unwrap();
+    let took = returned.duration_since(triggered);
+    assert!(
+        took < grace + Duration::from_millis(400),
+        "run returned {took:?} after the trigger (grace {grace:?})"
+    );
+    assert_eq!(results.len(), 500, "every target accounted for");
+    assert!(report.summary.interrupted);
+    let cut = results
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_ref()
+                .is_some_and(|e| e.message.contains("grace period ended"))
+        })
+        .count();
+    let never = results
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_ref()
+                .is_some_and(|e| e.message.contains("before this probe started"))
+        })
+        .count();
+    let up = results.iter().filter(|r| r.success).count();
+    assert_eq!(
+        up + cut + never,
+        500,
+        "only up, cut at grace, or never started: {:?}",
+        report.summary
+    );
+    assert!(
+        cut >= 1 && cut <= 10,
+        "{cut} probes cut at the grace period (10 workers)"
+    );
+    assert!(never > 300, "{never} never started");
+    let started = up + cut;
+    assert_eq!(
+        http.stats().requests as usize,
+        started,
+        "no probe started after the trigger went unreported"
+    );
+    // No thread left behind (poll briefly: runtimes join their threads on the way out).
+    let t0 = Instant::now();
+    while threads() > before && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        threads() <= before,
+        "{} threads now, {before} before the scan",
+        threads()
+    );
+}
+
+pub fn shutdown_before_start(model: RunFn) {
+    let http = HttpFixture::start();
+    let lines: Vec<String> = (0..50).map(|i| http.url(&format!("/ok?{i}"))).collect();
+    let p = plan(&lines, options(5, Duration::from_secs(5)), None);
+    let shutdown = Shutdown::new(Duration::from_millis(100));
+    shutdown.trigger(Instant::now());
+    let (report, results) = run(model, &p, shutdown);
+    assert_eq!(results.len(), 50);
+    assert!(
+        results
+            .iter()
+            .all(|r| kind(r) == Some(ErrorKind::Cancelled))
+    );
+    assert_eq!(report.summary.cancelled, 50);
+    assert_eq!(http.stats().requests, 0);
+}
+
+fn icmp_available() -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).is_ok()
+        || Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).is_ok()
+}
+
+pub fn icmp(model: RunFn) {
+    if !icmp_available() {
+        eprintln!("skipped: no raw or ping ICMP socket (run as root, or widen ping_group_range)");
+        return;
+    }
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            if i % 2 == 0 {
+                "icmp://127.0.0.1".into()
+            } else {
+                "127.0.0.2".into()
+            }
+        })
+        .collect();
+    let p = plan(&lines, options(8, Duration::from_secs(2)), None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    for r in &results {
+        assert!(r.success, "{}: {:?}", r.target, r.error);
+        assert!(r.phases.rtt.is_some());
+        assert_eq!(r.icmp.as_ref().unwrap().reply_ttl.is_some(), true);
+    }
+    let seqs: BTreeSet<u16> = results
+        .iter()
+        .map(|r| r.icmp.as_ref().unwrap().sequence)
+        .collect();
+    assert_eq!(seqs.len(), 40, "every echo had its own sequence number");
+}
+
+/// What must be identical between models for the same scenario.
+fn normalise(r: &ProbeResult) -> String {
+    let mut v = serde_json::to_value(r).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("duration_ms");
+    o.remove("queue_wait_ms");
+    // Which phases were reached must match; how long they took need not.
+    if let Some(phases) = o.get_mut("phases").and_then(|p| p.as_object_mut()) {
+        for (_, ms) in phases.iter_mut() {
+            *ms = serde_json::Value::Null;
+        }
+    }
+    if let Some(icmp) = o.get_mut("icmp").and_then(|i| i.as_object_mut()) {
+        icmp.remove("sequence");
+    }
+    if r.error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Timeout)
+    {
+        // How many drip-fed bytes arrived before the deadline is timing.
+        o.remove("error");
+        if let Some(h) = o.get_mut("http").and_then(|h| h.as_object_mut()) {
+            h.remove("body_bytes");
+        }
+    }
+    v.to_string()
+}
+
+pub fn same_as_tokio(model: RunFn) {
+    let http = HttpFixture::start();
+    let (https, tls) = HttpFixture::start_tls();
+    let blackhole = Blackhole::start();
+    let silent = SilentTcp::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    let mut lines: Vec<String> = fixture_cases(&http, &https, &blackhole, &silent)
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    if icmp_available() {
+        lines.push("icmp://127.0.0.1".into());
+    }
+    let p = plan(&lines, options(8, Duration::from_secs(5)), Some(dir.path()));
+    let (_, reference) = run(pulse_tokio::run, &p, Shutdown::new(Duration::from_secs(1)));
+    let (_, ours) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    for (a, b) in reference.iter().zip(&ours) {
+        assert_eq!(normalise(a), normalise(b), "line {}", a.line);
+    }
+    assert_eq!(reference.len(), ours.len());
+}
