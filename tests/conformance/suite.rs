@@ -283,7 +283,7 @@ pub fn cancellation(model: RunFn) {
         report.summary
     );
     assert!(
-        cut >= 1 && cut <= 10,
+        (1..=10).contains(&cut),
         "{cut} probes cut at the grace period (10 workers)"
     );
     assert!(never > 300, "{never} never started");
@@ -347,7 +347,6 @@ pub fn icmp(model: RunFn) {
     for r in &results {
         assert!(r.success, "{}: {:?}", r.target, r.error);
         assert!(r.phases.rtt.is_some());
-        assert_eq!(r.icmp.as_ref().unwrap().reply_ttl.is_some(), true);
     }
     let seqs: BTreeSet<u16> = results
         .iter()
