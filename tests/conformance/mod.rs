@@ -10,63 +10,64 @@
 
 mod suite;
 
+/// Instantiate the whole suite for one model's `run`, in the calling module
+/// (each model's file below is that one line).
 macro_rules! conformance {
-    ($($model:ident => $run:path;)*) => {$(
-        mod $model {
-            use super::suite;
+    ($run:path) => {
+        use super::suite;
 
-            const RUN: suite::RunFn = $run;
+        const RUN: suite::RunFn = $run;
 
-            #[test]
-            fn every_fixture_behaviour_gives_the_same_result_kind() {
-                suite::fixture_behaviours(RUN);
-            }
-
-            #[test]
-            fn a_drip_fed_body_cannot_extend_the_deadline() {
-                suite::absolute_deadline(RUN);
-            }
-
-            #[test]
-            fn one_result_per_target_in_input_order() {
-                suite::one_result_per_target(RUN);
-            }
-
-            #[test]
-            fn never_more_connections_than_workers() {
-                suite::fan_out_bound(RUN);
-            }
-
-            #[test]
-            fn a_panicking_probe_becomes_its_result() {
-                suite::panic_isolation(RUN);
-            }
-
-            #[test]
-            fn cancellation_accounts_for_every_target_and_leaves_no_thread() {
-                suite::cancellation(RUN);
-            }
-
-            #[test]
-            fn shutdown_before_start_cancels_everything() {
-                suite::shutdown_before_start(RUN);
-            }
-
-            #[test]
-            fn icmp_echo_on_loopback() {
-                suite::icmp(RUN);
-            }
-
-            #[test]
-            fn same_results_as_tokio_timings_aside() {
-                suite::same_as_tokio(RUN);
-            }
+        #[test]
+        fn every_fixture_behaviour_gives_the_same_result_kind() {
+            suite::fixture_behaviours(RUN);
         }
-    )*};
+
+        #[test]
+        fn a_drip_fed_body_cannot_extend_the_deadline() {
+            suite::absolute_deadline(RUN);
+        }
+
+        #[test]
+        fn one_result_per_target_in_input_order() {
+            suite::one_result_per_target(RUN);
+        }
+
+        #[test]
+        fn never_more_connections_than_workers() {
+            suite::fan_out_bound(RUN);
+        }
+
+        #[test]
+        fn a_panicking_probe_becomes_its_result() {
+            suite::panic_isolation(RUN);
+        }
+
+        #[test]
+        fn cancellation_accounts_for_every_target_and_leaves_no_thread() {
+            suite::cancellation(RUN);
+        }
+
+        #[test]
+        fn shutdown_before_start_cancels_everything() {
+            suite::shutdown_before_start(RUN);
+        }
+
+        #[test]
+        fn icmp_echo_on_loopback() {
+            suite::icmp(RUN);
+        }
+
+        #[test]
+        fn same_results_as_tokio_timings_aside() {
+            suite::same_as_tokio(RUN);
+        }
+    };
 }
 
-// A model joins this list once its suite passes (the CLI already accepts all
-// five names).
-conformance! {
-    tokio => pulse_tokio::run;
-}
+// One file per model, each a single `conformance!(...)` line.
+mod async_std;
+mod rayon;
+mod smol;
+mod threads;
+mod tokio;

@@ -1,0 +1,3 @@
+//! The suite for the tokio model.
+
+conformance!(pulse_tokio::run);
