@@ -1,2 +1,3 @@
-//! The suite for the smol model: enabled once the model is built.
-//! (replace this line with: conformance!(pulse_smol::run);)
+//! The suite for the smol model.
+
+conformance!(pulse_smol::run);

@@ -1,0 +1,221 @@
+//! Sockets, DNS and ICMP for the smol model: the bytes pump between
+//! async-io's sockets and the core's session. No protocol logic lives here.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pulse_core::icmp::{Framing, ReplyTable, echo_request};
+use pulse_core::model::SetupError;
+use pulse_core::plan::Plan;
+use pulse_core::session::{Pong, Session, Step};
+use pulse_core::sync::Mutex;
+use smol::channel::{self, Sender};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::{Async, Executor, Task};
+
+/// Pump bytes for `session` until it says it is done. The connection is
+/// kept in `stream`, owned by the caller (see timeout.rs).
+///
+/// The connection is async-io's `Async<TcpStream>` itself rather than
+/// `smol::net::TcpStream`, which is the same thing behind an `Arc` so that it
+/// can be cloned: one probe, one owner, no `Arc` needed.
+pub(crate) async fn drive(
+    session: &mut Session,
+    stream: &mut Option<Async<TcpStream>>,
+    icmp: Option<&Icmp>,
+    buf: &mut [u8],
+) {
+    loop {
+        match session.step() {
+            Step::Resolve { host, port } => {
+                let r = resolve(host, port).await;
+                session.resolved(r, Instant::now());
+            }
+            Step::Connect(addr) => {
+                // A redirect opens a new connection; the old one is done.
+                close(stream.take(), false);
+                let r = Async::<TcpStream>::connect(addr)
+                    .await
+                    .map(|s| *stream = Some(s));
+                session.connected(r, Instant::now());
+            }
+            Step::Write(bytes) => {
+                let r = match stream.as_mut() {
+                    Some(s) => s.write(bytes).await,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.wrote(r, Instant::now());
+            }
+            Step::Read => {
+                let r = match stream.as_mut() {
+                    Some(s) => s.read(buf).await,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.received(r.map(|n| &buf[..n]), Instant::now());
+            }
+            Step::Ping(ip) => {
+                let r = match icmp {
+                    Some(icmp) => icmp.ping(ip).await,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.pinged(r, Instant::now());
+            }
+            Step::Done => return,
+        }
+    }
+}
+
+/// Resolve with the system resolver (getaddrinfo on the `blocking` crate's
+/// thread pool, through `smol::unblock`).
+async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    smol::net::resolve((host, port)).await
+}
+
+/// Close a connection; with `reset`, send RST instead of FIN (SO_LINGER 0),
+/// so the side that closes first does not keep a TIME_WAIT entry.
+pub(crate) fn close(stream: Option<Async<TcpStream>>, reset: bool) {
+    if let Some(s) = stream
+        && reset
+    {
+        pulse_net::reset_on_close(&s);
+    }
+}
+
+/// The scan's ICMP sockets (one per address family in use), each with the
+/// reader task that hands replies to waiting probes.
+pub(crate) struct Icmp {
+    v4: Option<Arc<Pinger>>,
+    v6: Option<Arc<Pinger>>,
+    /// The reader tasks. Dropping a smol `Task` cancels it, so stopping them
+    /// means dropping them; the lock is there only so that `close(&self)`,
+    /// called through the shared `Ctx`, can take them out.
+    readers: Mutex<Vec<Task<()>>>,
+}
+
+/// One ICMP socket and its table of waiting probes.
+struct Pinger {
+    socket: Async<UdpSocket>,
+    framing: Framing,
+    v6: bool,
+    table: ReplyTable<Sender<Pong>>,
+}
+
+impl Icmp {
+    /// Open the sockets the plan needs, or none. No socket is a setup error
+    /// (exit 3) whose message names both fixes.
+    pub(crate) fn open(plan: &Plan, executor: &Executor<'_>) -> Result<Option<Icmp>, SetupError> {
+        let (need4, need6) = (plan.needs_icmp(false), plan.needs_icmp(true));
+        if !need4 && !need6 {
+            return Ok(None);
+        }
+        let mut icmp = Icmp {
+            v4: None,
+            v6: None,
+            readers: Mutex::new(Vec::new()),
+        };
+        for (need, v6) in [(need4, false), (need6, true)] {
+            if !need {
+                continue;
+            }
+            let pinger = Arc::new(Pinger::open(v6, plan.icmp_ident)?);
+            icmp.readers
+                .lock()
+                .push(executor.spawn(read_replies(pinger.clone())));
+            if v6 {
+                icmp.v6 = Some(pinger);
+            } else {
+                icmp.v4 = Some(pinger);
+            }
+        }
+        Ok(Some(icmp))
+    }
+
+    /// Send one echo request to `ip` and wait for its reply (no deadline
+    /// here: the probe's deadline wraps the whole exchange).
+    pub(crate) async fn ping(&self, ip: IpAddr) -> io::Result<Pong> {
+        let pinger = match ip {
+            IpAddr::V4(_) => self.v4.as_ref(),
+            IpAddr::V6(_) => self.v6.as_ref(),
+        }
+        .ok_or_else(|| io::Error::other(format!("no ICMP socket for {ip}'s address family")))?;
+        // smol has no oneshot channel; a bounded channel of one carries the
+        // single reply the reader will ever hand over.
+        let (tx, rx) = channel::bounded(1);
+        let seq = pinger
+            .table
+            .register(ip, tx)
+            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+        // Dropped on every exit path (reply, send error, timeout, cancel):
+        // removes our entry unless the reader already took it. Never leaks.
+        let _registered = Deregister {
+            table: &pinger.table,
+            seq,
+        };
+        let packet = echo_request(pinger.v6, pinger.table.ident(), seq);
+        pinger
+            .socket
+            .send_to(&packet, SocketAddr::new(ip, 0))
+            .await?;
+        rx.recv()
+            .await
+            .map_err(|_| io::Error::other("the ICMP reader stopped before the reply came"))
+    }
+
+    /// Stop the reader tasks (at the end of the scan): dropping each `Task`
+    /// cancels it. Its future (and the socket it holds) is dropped the next
+    /// time the executor looks at it, or at the latest when `run` drops the
+    /// executor.
+    pub(crate) fn close(&self) {
+        self.readers.lock().clear();
+    }
+}
+
+struct Deregister<'a> {
+    table: &'a ReplyTable<Sender<Pong>>,
+    seq: u16,
+}
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        self.table.cancel(self.seq);
+    }
+}
+
+impl Pinger {
+    fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
+        let icmp = pulse_net::open_icmp(v6, ident, false)?;
+        let socket = Async::new(icmp.socket).map_err(|e| SetupError {
+            message: format!("cannot register the ICMP socket with smol's reactor: {e}"),
+        })?;
+        Ok(Pinger {
+            socket,
+            framing: icmp.framing,
+            v6,
+            table: ReplyTable::new(icmp.ident),
+        })
+    }
+}
+
+/// The one reader per socket: parse every packet, hand matching replies to
+/// their probes, ignore everything else (other programs' pings, our own
+/// requests seen on loopback, corrupt packets).
+async fn read_replies(pinger: Arc<Pinger>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (n, from) = match pinger.socket.recv_from(&mut buf).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!("ICMP recv: {e}");
+                continue;
+            }
+        };
+        if let Some((waiter, pong)) = pinger.table.dispatch(&buf[..n], pinger.framing, from.ip()) {
+            // The table hands each waiter out once, into a channel of one,
+            // so it is never full; it fails only when the probe has just
+            // given up, and then nobody wants this.
+            let _ = waiter.try_send(pong);
+        }
+    }
+}

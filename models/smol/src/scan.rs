@@ -1,0 +1,105 @@
+//! Bounded fan-out: `workers` tasks, a shared counter as the queue, a bounded
+//! results channel, and the collector that feeds the ledger.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pulse_core::model::{Ledger, SetupError, Sink};
+use pulse_core::panic::catch_unwind_future;
+use pulse_core::plan::Plan;
+use pulse_core::result::{ErrorKind, ProbeResult};
+use pulse_core::shutdown::Shutdown;
+use pulse_core::sync::{AtomicUsize, Ordering};
+use smol::{Executor, channel};
+
+use crate::io::Icmp;
+use crate::shutdown::Stop;
+use crate::timeout::with_timeout;
+
+/// What every worker task shares.
+struct Ctx {
+    plan: Arc<Plan>,
+    /// The queue: the index of the next target to probe. A counter is all a
+    /// queue of `0..n` needs; `fetch_add` hands each index to exactly one worker.
+    next: AtomicUsize,
+    stop: Stop,
+    icmp: Option<Icmp>,
+    started: Instant,
+}
+
+/// Run every target with at most `plan.options.workers` in flight.
+pub(crate) async fn scan(
+    executor: &Executor<'_>,
+    plan: Arc<Plan>,
+    shutdown: Shutdown,
+    sink: &mut dyn Sink,
+    started: Instant,
+) -> Result<pulse_core::result::Summary, SetupError> {
+    let icmp = Icmp::open(&plan, executor)?;
+    let workers = plan.options.workers.clamp(1, plan.len().max(1));
+    let ctx = Arc::new(Ctx {
+        plan: plan.clone(),
+        next: AtomicUsize::new(0),
+        stop: Stop::new(&shutdown),
+        icmp,
+        started,
+    });
+    // Bounded: at most one finished result per worker waits for the
+    // collector; beyond that, workers wait instead of buffering.
+    let (tx, rx) = channel::bounded::<(usize, ProbeResult)>(workers);
+    for _ in 0..workers {
+        // Detached: dropping a smol `Task` handle cancels the task (tokio's
+        // `JoinHandle` only lets go of it), and we need no handle anyway.
+        executor.spawn(worker(ctx.clone(), tx.clone())).detach();
+    }
+    // The collector ends when the last sender (one per worker) is dropped,
+    // i.e. when every worker has returned: that is "all tasks done".
+    drop(tx);
+    let mut ledger = Ledger::new(&plan, sink, started);
+    while let Ok((index, result)) = rx.recv().await {
+        ledger.record(index, result);
+    }
+    if let Some(icmp) = &ctx.icmp {
+        icmp.close();
+    }
+    Ok(ledger.finish(shutdown.is_triggered(), Instant::now()))
+}
+
+/// One worker: take the next target until none are left or shutdown began.
+async fn worker(ctx: Arc<Ctx>, tx: channel::Sender<(usize, ProbeResult)>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if ctx.stop.is_triggered() {
+            break;
+        }
+        let index = ctx.next.fetch_add(1, Ordering::Relaxed);
+        if index >= ctx.plan.len() {
+            break;
+        }
+        let result = probe_one(&ctx, index, &mut buf).await;
+        if tx.send((index, result)).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Probe one target; a panic anywhere in it becomes its result.
+async fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
+    let start = Instant::now();
+    let queue_wait = start.saturating_duration_since(ctx.started);
+    let limit = ctx.plan.timeout(index);
+    let probe = async {
+        let session = ctx.plan.session(index, start);
+        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref(), buf).await
+    };
+    match catch_unwind_future(probe).await {
+        Ok(outcome) => ctx.plan.result(index, outcome, queue_wait),
+        Err(message) => ctx.plan.failed(
+            index,
+            ErrorKind::Panicked,
+            format!("probe panicked: {message}"),
+            start.elapsed(),
+            queue_wait,
+        ),
+    }
+}
