@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod icmp;
 mod real;
+mod runtimes;
 mod scan;
 mod shutdown;
 mod util;

@@ -1,6 +1,78 @@
-//! The rayon model (being built).
+//! The rayon model: pulse's probe core driven by a rayon thread pool running
+//! blocking probes. The wrong tool for IO, measured honestly.
+//!
+//! # Model
+//!
+//! A dedicated `rayon::ThreadPool` of `--workers` threads, and a parallel
+//! iterator over the target indices: each index becomes a job, and rayon's
+//! work-stealing hands the jobs to its threads. Each probe is exactly the
+//! threads model's blocking probe (io.rs, timeout.rs re-export it), so the
+//! two models differ only in how the work is scheduled. `run` builds the
+//! pool with `build_scoped`, which makes its threads std scoped threads:
+//! when `run` returns the pool is gone and every one of its threads has been
+//! joined. (Dropping a plain `ThreadPool` only asks its threads to exit;
+//! they finish later, on their own.)
+//!
+//! # Bounded fan-out
+//!
+//! The pool size is the bound: a pool thread runs one probe at a time and
+//! blocks in it, so `--workers` threads cannot have more than `--workers`
+//! probes in flight (scan.rs). Results go to the collector, the calling
+//! thread, over a bounded channel, so a slow sink slows the pool down
+//! instead of piling results up in memory.
+//!
+//! # Timeouts
+//!
+//! The threads model's: one absolute deadline per probe, and before every
+//! blocking call the socket's timeout is set to what is left of it.
+//!
+//! # Shutdown
+//!
+//! A parallel iterator cannot be stopped halfway, so each index looks at the
+//! flag before its probe and returns at once once it is set; targets never
+//! started are reported `cancelled` by the core's ledger. Probes in flight
+//! are cut off at the end of the grace period by the threads model's
+//! watchdog (it shuts their sockets down, which wakes the blocked threads),
+//! here on a thread of its own. Signals themselves are caught by the CLI
+//! and turned into `Shutdown::trigger`, the same for every model.
+//!
+//! # Where this model hurts
+//!
+//! Everywhere, by design: rayon is built for CPU-bound fork/join work, and
+//! this job is IO-bound. The benches show what that costs.
+//!
+//! - Work-stealing assumes every job is computing. A thread blocked in a
+//!   socket call looks busy to rayon, which neither runs anything else on
+//!   it nor starts another thread in its place (tokio's blocking pool does;
+//!   so does Go's scheduler when a goroutine blocks in a system call). A
+//!   blocked thread is a lost worker, so the pool has to be as large as the
+//!   number of probes in flight: one thread per probe, as in the threads
+//!   model, plus rayon's machinery on top.
+//! - The global pool is sized for the CPU (one thread per core) and shared
+//!   by every `par_iter` in the process. Probes on it would leave two
+//!   probes in flight on this machine, and would starve any CPU work that
+//!   uses rayon for as long as they block. Hence a pool of our own.
+//! - Splitting decides the order, not the input. The iterator splits `0..n`
+//!   in halves; each thread goes on with the left half while idle threads
+//!   steal right halves. With 4 threads and 32 targets, the first four to
+//!   start were 0, 16, 8 and 12, and target 1 started fifth: a target's
+//!   queue wait depends on where it falls in the split tree, not on its
+//!   position. Left to its default, rayon also splits only into about one
+//!   run of targets per thread (and further only what gets stolen), and a
+//!   run once started is probed one target after the other: a run of slow
+//!   targets holds back its thread while the others go idle.
+//!   `with_max_len(1)` makes each target its own stealable job, which fixes
+//!   the idling, not the order.
+//! - Nothing can be taken back: shutdown cannot stop the iterator, only make
+//!   the remaining jobs return at once.
+
+mod io;
+mod scan;
+mod shutdown;
+mod timeout;
 
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use pulse_core::model::{RunReport, SetupError, Sink};
 use pulse_core::plan::Plan;
@@ -9,14 +81,43 @@ use pulse_core::shutdown::Shutdown;
 /// This model's name, as given to `--runtime`.
 pub const MODEL: &str = "rayon";
 
+/// OS threads a scan of `plan` runs on: the pool (`--workers`, as many as
+/// there are targets at most), the watchdog, and one ICMP reader per address
+/// family pinged. The calling thread, which collects results, and the
+/// short-lived DNS lookup threads are not counted.
+pub fn runtime_threads(plan: &Plan) -> usize {
+    let icmp = usize::from(plan.needs_icmp(false)) + usize::from(plan.needs_icmp(true));
+    scan::workers(plan) + 1 + icmp
+}
+
 /// Run the plan to completion (or shutdown), handing results to `sink`.
 pub fn run(
     plan: Arc<Plan>,
     shutdown: Shutdown,
     sink: &mut dyn Sink,
 ) -> Result<RunReport, SetupError> {
-    let _ = (plan, shutdown, sink);
-    Err(SetupError {
-        message: format!("the {MODEL} model is not built yet"),
+    let threads = runtime_threads(&plan);
+    let workers = scan::workers(&plan);
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    // `build_scoped` runs the closure with the pool, then drops the pool and
+    // joins its threads before returning.
+    let summary = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("pulse-rayon-{i}"))
+        .build_scoped(rayon::ThreadBuilder::run, |pool| {
+            scan::scan(pool, plan, shutdown, sink, started)
+        })
+        .map_err(|e| SetupError {
+            message: format!(
+                "cannot start the rayon pool of {workers} threads: {e}. Fix: lower --workers, \
+                 or raise the thread limit (ulimit -u, sysctl kernel.threads-max)"
+            ),
+        })?;
+    Ok(RunReport {
+        runtime_threads: threads,
+        started_at,
+        duration: started.elapsed(),
+        summary: summary?,
     })
 }

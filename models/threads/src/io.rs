@@ -1,0 +1,342 @@
+//! Sockets, DNS and ICMP for the threads model: the bytes pump between
+//! blocking std sockets and the core's session. No protocol logic lives here.
+
+use std::io::{self, Read as _, Write as _};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs as _, UdpSocket};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+use pulse_core::icmp::{Framing, ReplyTable, echo_request};
+use pulse_core::model::SetupError;
+use pulse_core::plan::Plan;
+use pulse_core::session::{Pong, Session, Step};
+use pulse_core::sync::{Arc, AtomicBool, Ordering};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::shutdown::{Stop, Tracked};
+use crate::timeout::{Cut, Deadline};
+
+/// How long an ICMP reader with no traffic sleeps before it looks whether
+/// the scan is over. Only a fallback: `Icmp::close` wakes it at once on
+/// Linux. Short, because `run` joins the readers before it returns.
+const ICMP_READ_TICK: Duration = Duration::from_millis(100);
+
+/// The longest an echo request may wait for room in the ICMP socket's send
+/// buffer. The socket is shared by every probe, so its send timeout cannot
+/// be set per probe (another thread would overwrite it between our set and
+/// our send); a full send buffer drains in microseconds, so this is only a
+/// bound on how far a pathological send can overrun a probe's deadline.
+const ICMP_SEND_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Pump bytes for `session` until it says it is done, or until the deadline
+/// or the drain cuts it off (`Err`). The connection is kept in `conn`, owned
+/// by the caller (see timeout.rs).
+pub(crate) fn drive<'a>(
+    session: &mut Session,
+    conn: &mut Option<Conn<'a>>,
+    icmp: Option<&Icmp>,
+    buf: &mut [u8],
+    deadline: &Deadline<'a>,
+) -> Result<(), Cut> {
+    loop {
+        match session.step() {
+            Step::Resolve { host, port } => {
+                let r = resolve(host, port, deadline)?;
+                session.resolved(r, Instant::now());
+            }
+            Step::Connect(addr) => {
+                // A redirect opens a new connection; the old one is done.
+                close(conn.take(), false);
+                let r = deadline.call(|left| Conn::open(addr, left, deadline.stop))?;
+                session.connected(r.map(|c| *conn = Some(c)), Instant::now());
+            }
+            Step::Write(bytes) => {
+                let r = match conn.as_ref() {
+                    Some(c) => deadline.call(|left| {
+                        c.stream.set_write_timeout(Some(left))?;
+                        (&*c.stream).write(bytes)
+                    })?,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.wrote(r, Instant::now());
+            }
+            Step::Read => {
+                let r = match conn.as_ref() {
+                    Some(c) => deadline.call(|left| {
+                        c.stream.set_read_timeout(Some(left))?;
+                        (&*c.stream).read(buf)
+                    })?,
+                    None => Err(io::ErrorKind::NotConnected.into()),
+                };
+                session.received(r.map(|n| &buf[..n]), Instant::now());
+            }
+            Step::Ping(ip) => {
+                let r = match icmp {
+                    Some(icmp) => icmp.ping(ip, deadline)?,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.pinged(r, Instant::now());
+            }
+            Step::Done => return Ok(()),
+        }
+    }
+}
+
+/// Resolve with the system resolver, on a thread of its own.
+///
+/// getaddrinfo blocks with no timeout we can set, so the probe does not call
+/// it: a helper thread does and sends the answer back, and the probe waits
+/// for it only until its deadline or the drain. A helper whose probe gave up
+/// is abandoned: it cannot be interrupted, it holds nothing of the scan (its
+/// own copy of the name, and a sender nobody listens to), and it ends when
+/// getaddrinfo gives up. That is the one kind of thread that can outlive
+/// `run` (see the crate doc).
+fn resolve(
+    host: &str,
+    port: u16,
+    deadline: &Deadline<'_>,
+) -> Result<io::Result<Vec<SocketAddr>>, Cut> {
+    let (tx, rx) = bounded(1);
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("pulse-dns".into())
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect);
+            // Capacity 1 and one send: never blocks, even if nobody waits.
+            let _ = tx.try_send(r);
+        });
+    if let Err(e) = spawned {
+        return Ok(Err(e));
+    }
+    let answer = deadline.wait(&rx)?;
+    Ok(answer.unwrap_or_else(|| {
+        Err(io::Error::other(
+            "the lookup thread stopped without an answer",
+        ))
+    }))
+}
+
+/// A probe's TCP connection, registered with the shutdown watchdog for as
+/// long as it is open (shutdown.rs), so that the end of the grace period can
+/// wake a thread blocked on it.
+pub(crate) struct Conn<'a> {
+    /// Shared with the watchdog's registry: one socket, two references. Not
+    /// a `try_clone`, which would cost a second file descriptor per probe
+    /// (the CLI sizes `--workers` to the open-files limit, one per probe).
+    stream: Arc<TcpStream>,
+    _tracked: Tracked<'a>,
+}
+
+impl<'a> Conn<'a> {
+    /// Connect to `addr` within `timeout`. The socket is made, and
+    /// registered, before the connect starts (socket2, not
+    /// `TcpStream::connect_timeout`, which makes its own socket inside), so
+    /// that a connect stuck waiting for a SYN-ACK can be aborted too.
+    fn open(addr: SocketAddr, timeout: Duration, stop: &'a Stop) -> io::Result<Conn<'a>> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        let stream = Arc::new(TcpStream::from(socket));
+        let tracked = stop.track(&stream)?;
+        // One more millisecond: socket2 takes off the time spent before it
+        // polls and then truncates to whole milliseconds, so with the exact
+        // time left it would give up just short of the deadline.
+        let timeout = timeout + Duration::from_millis(1);
+        SockRef::from(&*stream).connect_timeout(&addr.into(), timeout)?;
+        Ok(Conn {
+            stream,
+            _tracked: tracked,
+        })
+    }
+}
+
+/// Close a connection; with `reset`, send RST instead of FIN (SO_LINGER 0),
+/// so the side that closes first does not keep a TIME_WAIT entry.
+pub(crate) fn close(conn: Option<Conn<'_>>, reset: bool) {
+    if let Some(c) = conn
+        && reset
+    {
+        pulse_net::reset_on_close(&*c.stream);
+    }
+}
+
+/// The scan's ICMP sockets (one per address family in use), each with the
+/// reader thread that hands replies to waiting probes.
+pub struct Icmp {
+    v4: Option<Arc<Pinger>>,
+    v6: Option<Arc<Pinger>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// One ICMP socket and its table of waiting probes.
+struct Pinger {
+    socket: UdpSocket,
+    framing: Framing,
+    v6: bool,
+    table: ReplyTable<Sender<Pong>>,
+    /// Set by `Icmp::close`; the reader looks at it after every receive.
+    closing: AtomicBool,
+}
+
+impl Icmp {
+    /// Open the sockets the plan needs, or none. No socket is a setup error
+    /// (exit 3) whose message names both fixes.
+    pub fn open(plan: &Plan) -> Result<Option<Icmp>, SetupError> {
+        let (need4, need6) = (plan.needs_icmp(false), plan.needs_icmp(true));
+        if !need4 && !need6 {
+            return Ok(None);
+        }
+        // On an early return below, dropping `icmp` stops the readers
+        // already started (see `Drop`).
+        let mut icmp = Icmp {
+            v4: None,
+            v6: None,
+            readers: Vec::new(),
+        };
+        for (need, v6) in [(need4, false), (need6, true)] {
+            if !need {
+                continue;
+            }
+            let pinger = Arc::new(Pinger::open(v6, plan.icmp_ident)?);
+            let reader = pinger.clone();
+            let name = if v6 { "pulse-icmp6" } else { "pulse-icmp4" };
+            let handle = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || read_replies(&reader))
+                .map_err(|e| SetupError {
+                    message: format!("cannot start the ICMP reader thread: {e}"),
+                })?;
+            icmp.readers.push(handle);
+            if v6 {
+                icmp.v6 = Some(pinger);
+            } else {
+                icmp.v4 = Some(pinger);
+            }
+        }
+        Ok(Some(icmp))
+    }
+
+    /// Send one echo request to `ip` and wait for its reply, until the
+    /// probe's deadline or the drain.
+    pub(crate) fn ping(
+        &self,
+        ip: IpAddr,
+        deadline: &Deadline<'_>,
+    ) -> Result<io::Result<Pong>, Cut> {
+        let pinger = match ip {
+            IpAddr::V4(_) => self.v4.as_ref(),
+            IpAddr::V6(_) => self.v6.as_ref(),
+        };
+        let Some(pinger) = pinger else {
+            let e = io::Error::other(format!("no ICMP socket for {ip}'s address family"));
+            return Ok(Err(e));
+        };
+        // Capacity 1: the reader sends exactly one reply and must never
+        // block on a probe that has just given up.
+        let (tx, rx) = bounded(1);
+        let Some(seq) = pinger.table.register(ip, tx) else {
+            let e = io::Error::other("all 65536 ICMP sequence numbers are in flight");
+            return Ok(Err(e));
+        };
+        // Dropped on every exit path (reply, send error, timeout, cancel,
+        // panic): removes our entry unless the reader already took it.
+        let _registered = Deregister {
+            table: &pinger.table,
+            seq,
+        };
+        let packet = echo_request(pinger.v6, pinger.table.ident(), seq);
+        // The send timeout is the socket's fixed one (ICMP_SEND_TIMEOUT),
+        // not the time left: see there why.
+        let sent = deadline.call(|_| pinger.socket.send_to(&packet, SocketAddr::new(ip, 0)))?;
+        if let Err(e) = sent {
+            return Ok(Err(e));
+        }
+        let reply = deadline.wait(&rx)?;
+        Ok(reply.ok_or_else(|| io::Error::other("the ICMP reader stopped before the reply came")))
+    }
+
+    /// Stop the reader threads and join them (at the end of the scan).
+    pub fn close(&mut self) {
+        for pinger in [&self.v4, &self.v6].into_iter().flatten() {
+            pinger.closing.store(true, Ordering::Release);
+            // Wake a reader blocked in recv_from now rather than at its next
+            // tick. On Linux, shutdown(2) of an unconnected datagram socket
+            // reports ENOTCONN yet still wakes its readers ("a hack to wake
+            // up other listeners", says net/ipv4/af_inet.c); elsewhere the
+            // tick does it.
+            let _ = SockRef::from(&pinger.socket).shutdown(std::net::Shutdown::Read);
+        }
+        for reader in self.readers.drain(..) {
+            // A reader that panicked has nothing left to clean up.
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Icmp {
+    fn drop(&mut self) {
+        // No-op after an explicit `close` (the readers are already joined).
+        self.close();
+    }
+}
+
+struct Deregister<'a> {
+    table: &'a ReplyTable<Sender<Pong>>,
+    seq: u16,
+}
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        self.table.cancel(self.seq);
+    }
+}
+
+impl Pinger {
+    fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
+        let icmp = pulse_net::open_icmp(v6, ident, true)?;
+        let timeouts = icmp
+            .socket
+            .set_read_timeout(Some(ICMP_READ_TICK))
+            .and_then(|()| icmp.socket.set_write_timeout(Some(ICMP_SEND_TIMEOUT)));
+        timeouts.map_err(|e| SetupError {
+            message: format!("cannot set the ICMP socket's timeouts: {e}"),
+        })?;
+        Ok(Pinger {
+            socket: icmp.socket,
+            framing: icmp.framing,
+            v6,
+            table: ReplyTable::new(icmp.ident),
+            closing: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The one reader per socket: parse every packet, hand matching replies to
+/// their probes, ignore everything else (other programs' pings, our own
+/// requests seen on loopback, corrupt packets).
+fn read_replies(pinger: &Pinger) {
+    let mut buf = vec![0u8; 2048];
+    while !pinger.closing.load(Ordering::Acquire) {
+        let (n, from) = match pinger.socket.recv_from(&mut buf) {
+            Ok(v) => v,
+            // The tick: nothing arrived; look at `closing` again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!("ICMP recv: {e}");
+                continue;
+            }
+        };
+        if let Some((waiter, pong)) = pinger.table.dispatch(&buf[..n], pinger.framing, from.ip()) {
+            // The probe may have just given up; then nobody wants this.
+            let _ = waiter.try_send(pong);
+        }
+    }
+}

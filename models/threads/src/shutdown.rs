@@ -1,0 +1,165 @@
+//! The core's `Shutdown`, as blocking threads observe it: two channels that
+//! never carry a message and one registry of in-flight sockets.
+//!
+//! A future can be dropped mid-read; a thread blocked in `read(2)` cannot be
+//! told anything until the call returns. So the end of the grace period has
+//! to reach it through the kernel: the watchdog ([`Stop::watch`]) keeps a
+//! second reference to every open probe socket (registered with
+//! [`Stop::track`]) and, when the grace period ends, shuts them all down,
+//! which makes the blocked call return at once. Waits that are not socket
+//! calls (DNS, ICMP replies) are `select!`s that include [`Stop::drained`].
+//!
+//! The channels are crossbeam channels used as broadcast signals: nothing is
+//! ever sent on them, and dropping the sender disconnects the channel, which
+//! every receiver sees, at once and for good, whenever it looks. A late
+//! receiver still sees it, which a one-off notification would not give.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpStream;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, select};
+use pulse_core::session::fmt_duration;
+use pulse_core::shutdown::Shutdown;
+use pulse_core::sync::{Arc, Mutex};
+
+/// Shutdown as the scan's threads observe it.
+pub struct Stop {
+    shutdown: Shutdown,
+    /// Disconnects when the shutdown triggers: the dispatcher, blocked
+    /// handing a job to busy workers, selects on it to stop at once.
+    triggered: Receiver<()>,
+    /// Disconnects when the grace period ends: every probe waiting in a
+    /// `select!` (DNS, ICMP) wakes and reports itself cancelled.
+    drained: Receiver<()>,
+    /// The sockets in flight, and the sender of `drained`.
+    inflight: Mutex<InFlight>,
+}
+
+/// What the watchdog needs at the drain, under one lock so that the drain
+/// and a probe registering a new socket cannot cross: either the socket is
+/// registered first and gets shut down, or the registration sees the drain
+/// and the probe stops before connecting.
+struct InFlight {
+    /// The sending half of `drained`; dropped at the drain, so `None` means
+    /// "the grace period is over".
+    drain: Option<Sender<()>>,
+    /// A second reference to each open probe socket, by ticket number.
+    sockets: HashMap<u64, Arc<TcpStream>>,
+    /// The next ticket number (a `u64` does not wrap in any scan).
+    next: u64,
+}
+
+/// A socket's place in the registry; leaving it on drop, so that no path
+/// out of a probe (an error, a timeout, a panic unwinding) forgets it.
+pub(crate) struct Tracked<'a> {
+    stop: &'a Stop,
+    ticket: u64,
+}
+
+impl Stop {
+    /// Shutdown as seen by one scan.
+    pub fn new(shutdown: &Shutdown) -> Self {
+        let (trigger, triggered) = bounded(1);
+        // Runs once, on whatever thread triggers (the signal thread, a
+        // test): dropping the sender is the whole message.
+        shutdown.on_trigger(move || drop(trigger));
+        let (drain, drained) = bounded(1);
+        Stop {
+            shutdown: shutdown.clone(),
+            triggered,
+            drained,
+            inflight: Mutex::new(InFlight {
+                drain: Some(drain),
+                sockets: HashMap::new(),
+                next: 0,
+            }),
+        }
+    }
+
+    /// Whether dispatch must stop.
+    pub fn is_triggered(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
+    /// Disconnects when shutdown is triggered (for `select!`).
+    pub(crate) fn triggered(&self) -> &Receiver<()> {
+        &self.triggered
+    }
+
+    /// Disconnects when shutdown was triggered and the grace period has
+    /// passed (for `select!`).
+    pub(crate) fn drained(&self) -> &Receiver<()> {
+        &self.drained
+    }
+
+    /// Whether the grace period is over: in-flight probes must stop.
+    pub(crate) fn is_drained(&self) -> bool {
+        matches!(self.drained.try_recv(), Err(TryRecvError::Disconnected))
+    }
+
+    /// The watchdog: sleep until the trigger, then until the end of the
+    /// grace period, then cut off every probe still in flight. Returns early
+    /// when `done` disconnects (every worker has finished), so a scan that
+    /// ends normally is not held up; nothing is ever sent on `done`.
+    pub fn watch(&self, done: &Receiver<()>) {
+        select! {
+            recv(self.triggered) -> _ => {}
+            recv(done) -> _ => return,
+        }
+        let Some(at) = self.shutdown.drain_deadline() else {
+            return;
+        };
+        if let Err(RecvTimeoutError::Timeout) = done.recv_deadline(at) {
+            self.drain();
+        }
+    }
+
+    /// End the grace period now.
+    fn drain(&self) {
+        let inflight = &mut *self.inflight.lock();
+        // First the flag (dropping the sender disconnects `drained`), then
+        // the sockets: a probe woken by the shutdown below finds the flag
+        // already set, and so reports `cancelled` instead of whatever error
+        // (or early end of stream) the dead socket gave it.
+        inflight.drain = None;
+        for stream in inflight.sockets.values() {
+            // Wakes the thread blocked on this socket at once: a read sees
+            // end of stream, a write fails, and a connect still waiting for
+            // the SYN-ACK is aborted (Linux). The probe still owns its
+            // reference and closes the socket as usual.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Register a probe socket so the watchdog can reach it, before the
+    /// first blocking call on it. Fails once the grace period is over: the
+    /// probe must not start a connect nobody would cut off.
+    pub(crate) fn track(&self, stream: &Arc<TcpStream>) -> io::Result<Tracked<'_>> {
+        let mut inflight = self.inflight.lock();
+        if inflight.drain.is_none() {
+            return Err(io::Error::other("the shutdown grace period is over"));
+        }
+        let ticket = inflight.next;
+        inflight.next += 1;
+        inflight.sockets.insert(ticket, stream.clone());
+        Ok(Tracked { stop: self, ticket })
+    }
+
+    /// Why a probe cut off by the grace period was cancelled.
+    pub fn cancel_message(&self) -> String {
+        format!(
+            "scan interrupted: probe still running when the {} grace period ended",
+            fmt_duration(self.shutdown.grace())
+        )
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        let stream = self.stop.inflight.lock().sockets.remove(&self.ticket);
+        // Our reference is dropped here, outside the lock: if it is the last
+        // one, dropping it closes the socket, a system call.
+        drop(stream);
+    }
+}
