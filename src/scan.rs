@@ -1,0 +1,269 @@
+//! `pulse scan` and `pulse check`: read targets, build the plan, run the
+//! chosen model, write the output, map the summary to an exit code.
+
+use std::collections::BTreeSet;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulse_core::encode::{self, Format};
+use pulse_core::model::{Collect, RunReport, SetupError, Sink};
+use pulse_core::plan::{Options, Plan};
+use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
+use pulse_core::shutdown::Shutdown;
+use pulse_core::target::{Target, parse_target, parse_targets};
+
+use crate::{
+    CheckArgs, Cli, EXIT_DOWN, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP, EXIT_USAGE, FD_RESERVE,
+    Probing, Runtime, ScanArgs, fail,
+};
+
+pub(crate) type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
+
+/// The model's entry point.
+pub(crate) fn model(runtime: Runtime) -> RunFn {
+    match runtime {
+        Runtime::Tokio => pulse_tokio::run,
+        Runtime::Smol => pulse_smol::run,
+        Runtime::AsyncStd => pulse_async_std::run,
+        Runtime::Threads => pulse_threads::run,
+        Runtime::Rayon => pulse_rayon::run,
+    }
+}
+
+pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
+    let run = model(cli.runtime);
+    let workers = match check_open_files(args.workers) {
+        Ok(w) => w,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let (source, bytes) = match read_targets(&args.targets) {
+        Ok(v) => v,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let targets = match parse_targets(&source, &bytes) {
+        Ok(t) => t,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return fail(
+                EXIT_USAGE,
+                format!(
+                    "{} bad target line(s) in {source}; nothing was probed",
+                    errors.0.len()
+                ),
+            );
+        }
+    };
+    let base = args
+        .targets
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let plan = match build_plan(&source, targets, &base, &args.probing, workers) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    execute(cli, run, plan, args.grace, &args.probing)
+}
+
+pub(crate) fn check(cli: &Cli, args: &CheckArgs) -> u8 {
+    let run = model(cli.runtime);
+    let target = match parse_target(&args.target) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    let base = std::env::current_dir().unwrap_or_default();
+    let plan = match build_plan("<argument>", vec![target], &base, &args.probing, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    execute(cli, run, plan, Duration::ZERO, &args.probing)
+}
+
+/// Raise the soft open-files limit to the hard one and refuse a `--workers`
+/// that could not have that many connections open.
+pub(crate) fn check_open_files(workers: u64) -> Result<usize, String> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let usable = limit.saturating_sub(FD_RESERVE);
+            if workers > usable {
+                return Err(format!(
+                    "--workers {workers} needs up to {workers} open sockets, but the open-files \
+                     limit is {limit} ({FD_RESERVE} kept for pulse itself); use --workers {usable} \
+                     or less, or raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd)"
+                ));
+            }
+        }
+        Err(e) => tracing::warn!("could not raise the open-files limit: {e}"),
+    }
+    usize::try_from(workers).map_err(|_| format!("--workers {workers} is too large"))
+}
+
+/// The targets file's bytes, with the name to use in errors.
+fn read_targets(path: &Path) -> Result<(String, Vec<u8>), String> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read targets from stdin: {e}"))?;
+        return Ok(("<stdin>".into(), buf));
+    }
+    let name = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(b) => Ok((name, b)),
+        Err(e) => Err(format!("cannot read targets file {name}: {e}")),
+    }
+}
+
+fn build_plan(
+    source: &str,
+    targets: Vec<Target>,
+    base: &Path,
+    probing: &Probing,
+    workers: usize,
+) -> Result<Plan, u8> {
+    let options = Options {
+        workers,
+        timeout: probing.timeout,
+        panic_on_lines: probing
+            .fault_panic_line
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>(),
+        ..Options::default()
+    };
+    // `ca=FILE` is relative to the targets file, like an include.
+    let mut read = |p: &Path| std::fs::read(base.join(p));
+    Plan::new(source, targets, options, &mut read).map_err(|errors| {
+        eprintln!("{errors}");
+        fail(EXIT_USAGE, "bad CA bundle(s); nothing was probed")
+    })
+}
+
+/// Streams jsonl to stdout as results complete. A closed pipe (`| head`) stops
+/// the scan quietly instead of crashing it.
+struct JsonlSink {
+    out: io::BufWriter<io::Stdout>,
+    closed: bool,
+    shutdown: Shutdown,
+}
+
+impl Sink for JsonlSink {
+    fn accept(&mut self, _index: usize, result: ProbeResult) {
+        if self.closed {
+            return;
+        }
+        let written =
+            encode::write_jsonl_line(&mut self.out, &result).and_then(|()| self.out.flush());
+        if let Err(e) = written {
+            self.closed = true;
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                tracing::error!("writing results: {e}");
+            }
+            // Nobody reads what we find any more: stop probing.
+            self.shutdown.trigger(Instant::now());
+        }
+    }
+}
+
+fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing) -> u8 {
+    let format = probing.output.unwrap_or(if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let workers = plan.options.workers;
+    let plan = Arc::new(plan);
+    let shutdown = Shutdown::new(grace);
+    let signalled = match watch_signals(shutdown.clone()) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_SETUP, format!("cannot install signal handlers: {e}")),
+    };
+    tracing::info!(
+        "{}: {} targets, {} workers, timeout {}",
+        cli.runtime.name(),
+        plan.len(),
+        workers,
+        pulse_core::session::fmt_duration(plan.options.timeout)
+    );
+    let (report, results) = if format == Format::Jsonl {
+        let mut sink = JsonlSink {
+            out: io::BufWriter::new(io::stdout()),
+            closed: false,
+            shutdown: shutdown.clone(),
+        };
+        match run(plan.clone(), shutdown.clone(), &mut sink) {
+            Ok(r) => (r, Vec::new()),
+            Err(e) => return fail(EXIT_SETUP, e),
+        }
+    } else {
+        let mut sink = Collect::new(plan.len());
+        match run(plan.clone(), shutdown.clone(), &mut sink) {
+            Ok(r) => (r, sink.into_ordered()),
+            Err(e) => return fail(EXIT_SETUP, e),
+        }
+    };
+    tracing::info!(
+        "{}: {} runtime threads, scan took {:.3}s",
+        cli.runtime.name(),
+        report.runtime_threads,
+        report.duration.as_secs_f64()
+    );
+    let summary = report.summary.clone();
+    if format != Format::Jsonl {
+        let doc = Report {
+            pulse: ScanInfo {
+                version: pulse_core::VERSION.to_string(),
+                runtime: cli.runtime.name().to_string(),
+                workers,
+                runtime_threads: report.runtime_threads,
+                started_at: humantime::format_rfc3339_millis(report.started_at).to_string(),
+                duration_ms: millis(report.duration),
+            },
+            summary: report.summary,
+            results,
+        };
+        let mut out = io::stdout().lock();
+        let written = encode::write_report(&mut out, format, &doc).and_then(|()| out.flush());
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => return fail(EXIT_SETUP, format!("writing the report: {e}")),
+        }
+    }
+    if summary.interrupted && signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        EXIT_INTERRUPTED
+    } else if summary.up == summary.targets {
+        EXIT_UP
+    } else {
+        EXIT_DOWN
+    }
+}
+
+/// First SIGINT/SIGTERM: trigger the shutdown (stop dispatch, drain for the
+/// grace period). Second: exit 130 at once. Returns a flag that says whether
+/// a signal (not a closed pipe) caused the shutdown.
+pub(crate) fn watch_signals(shutdown: Shutdown) -> io::Result<Arc<std::sync::atomic::AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = flag.clone();
+    std::thread::Builder::new()
+        .name("pulse-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if seen.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("pulse: second signal, exiting now");
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                eprintln!(
+                    "pulse: {name}: no new probes; in-flight probes get {} to finish (signal again to exit now)",
+                    pulse_core::session::fmt_duration(shutdown.grace())
+                );
+                shutdown.trigger(Instant::now());
+            }
+        })?;
+    Ok(flag)
+}
