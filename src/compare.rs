@@ -484,6 +484,8 @@ fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathB
     let stem = format!("{}-{}", r.date.replace(':', "-"), r.scenario.name);
     let md_path = out.join(format!("{stem}.md"));
     let json_path = out.join(format!("{stem}.json"));
+    let svg_path = out.join(format!("{stem}.svg"));
+    std::fs::write(&svg_path, chart(r))?;
     let mut md = String::new();
     let _ = writeln!(md, "# pulse compare: `{}`\n", r.scenario.name);
     let _ = writeln!(md, "{}\n", r.scenario.description.trim());
@@ -508,6 +510,7 @@ fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathB
         let _ = writeln!(md, "| {k} | {v} |");
     }
     let _ = writeln!(md, "\n{table}");
+    let _ = writeln!(md, "![probes/s, peak RSS and CPU by model]({stem}.svg)\n");
     for n in &r.notes {
         let _ = writeln!(md, "- {n}");
     }
@@ -518,4 +521,97 @@ fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathB
     let json = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
     std::fs::write(&json_path, json)?;
     Ok((md_path, json_path))
+}
+
+/// A bar chart of the summary: throughput, peak RSS and CPU per model, one
+/// panel each, every bar labelled with its value and its ratio to tokio.
+/// Plain SVG, no dependency: it is a handful of rectangles.
+fn chart(r: &CompareReport) -> String {
+    type Metric = (&'static str, &'static str, fn(&Measurement) -> f64);
+    let metrics: [Metric; 3] = [
+        ("throughput (probes/s, higher is better)", "", |m| {
+            m.probes_per_sec
+        }),
+        ("peak RSS (MiB, lower is better)", " MiB", |m| {
+            m.peak_rss_mib
+        }),
+        ("CPU user+sys (s, lower is better)", " s", |m| {
+            m.cpu_user_s + m.cpu_sys_s
+        }),
+    ];
+    const COLOURS: [&str; 5] = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2"];
+    let (label_w, bar_w, row_h, panel_gap) = (90.0, 360.0, 22.0, 34.0);
+    let rows = r.summary.len() as f64;
+    let panel_h = panel_gap + rows * row_h;
+    let width = label_w + bar_w + 150.0;
+    let height = 40.0 + panel_h * metrics.len() as f64;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="8" y="20" font-size="14" font-weight="bold">pulse compare: {} ({} hosts, {} workers)</text>"#,
+        xml(&r.scenario.name),
+        r.scenario.hosts,
+        r.workers
+    );
+    for (p, (title, unit, value)) in metrics.iter().enumerate() {
+        let top = 40.0 + p as f64 * panel_h;
+        let _ = writeln!(
+            svg,
+            r#"<text x="8" y="{}" font-weight="bold">{}</text>"#,
+            top + 16.0,
+            xml(title)
+        );
+        let max = r
+            .summary
+            .iter()
+            .map(value)
+            .fold(0.0_f64, f64::max)
+            .max(1e-9);
+        let base = r.summary.iter().find(|m| m.runtime == "tokio").map(value);
+        for (i, m) in r.summary.iter().enumerate() {
+            let y = top + panel_gap - 8.0 + i as f64 * row_h;
+            let v = value(m);
+            let w = (v / max * bar_w).max(1.0);
+            let ratio = base
+                .filter(|b| *b > 0.0)
+                .map(|b| format!(" ({:.2}x tokio)", v / b))
+                .unwrap_or_default();
+            let _ = writeln!(
+                svg,
+                r#"<text x="8" y="{}">{}</text>"#,
+                y + 14.0,
+                xml(m.runtime)
+            );
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{}"/>"#,
+                row_h - 6.0,
+                COLOURS[i % COLOURS.len()]
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{}">{}{unit}{ratio}</text>"#,
+                label_w + w + 6.0,
+                y + 14.0,
+                if v >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Escape text for SVG.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
