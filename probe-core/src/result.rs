@@ -227,6 +227,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a probe that panicked after `duration`: the panic is
+    /// that target's result (DESIGN.md), worded the same in every model.
+    pub fn panicked(message: &str, duration: Duration) -> Self {
+        Outcome::failed(
+            ErrorKind::Panicked,
+            format!("probe panicked: {message}"),
+            duration,
+        )
+    }
+
     /// A failed outcome with nothing but an error (e.g. cancelled before start).
     pub fn failed(kind: ErrorKind, message: impl Into<String>, duration: Duration) -> Self {
         Outcome {

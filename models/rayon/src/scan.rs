@@ -14,7 +14,7 @@ use crossbeam_channel::{Sender, bounded};
 use pulse_core::model::{Ledger, SetupError, Sink};
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
-use pulse_core::result::{ErrorKind, ProbeResult};
+use pulse_core::result::{Outcome, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 use rayon::ThreadPool;
 use rayon::iter::{IndexedParallelIterator as _, IntoParallelIterator as _, ParallelIterator as _};
@@ -131,14 +131,7 @@ fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
     // its socket and ICMP entry are released by their guards' drops during
     // the unwind. Caught here, the panic never reaches rayon, which would
     // otherwise carry it to the end of the scope and fail the whole scan.
-    match catch_unwind(AssertUnwindSafe(probe)) {
-        Ok(outcome) => ctx.plan.result(index, outcome, queue_wait),
-        Err(payload) => ctx.plan.failed(
-            index,
-            ErrorKind::Panicked,
-            format!("probe panicked: {}", message(payload.as_ref())),
-            start.elapsed(),
-            queue_wait,
-        ),
-    }
+    let outcome = catch_unwind(AssertUnwindSafe(probe))
+        .unwrap_or_else(|payload| Outcome::panicked(&message(payload.as_ref()), start.elapsed()));
+    ctx.plan.result(index, outcome, queue_wait)
 }

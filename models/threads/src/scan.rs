@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use pulse_core::model::{Ledger, SetupError, Sink};
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
-use pulse_core::result::{ErrorKind, ProbeResult};
+use pulse_core::result::{Outcome, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 
 use crate::io::Icmp;
@@ -156,14 +156,7 @@ fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
     // AssertUnwindSafe: after a panic nothing of this probe is used again;
     // its socket and ICMP entry are released by their guards' drops during
     // the unwind.
-    match catch_unwind(AssertUnwindSafe(probe)) {
-        Ok(outcome) => ctx.plan.result(index, outcome, queue_wait),
-        Err(payload) => ctx.plan.failed(
-            index,
-            ErrorKind::Panicked,
-            format!("probe panicked: {}", message(payload.as_ref())),
-            start.elapsed(),
-            queue_wait,
-        ),
-    }
+    let outcome = catch_unwind(AssertUnwindSafe(probe))
+        .unwrap_or_else(|payload| Outcome::panicked(&message(payload.as_ref()), start.elapsed()));
+    ctx.plan.result(index, outcome, queue_wait)
 }

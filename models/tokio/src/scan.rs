@@ -7,7 +7,7 @@ use std::time::Instant;
 use pulse_core::model::{Ledger, SetupError, Sink};
 use pulse_core::panic::catch_unwind_future;
 use pulse_core::plan::Plan;
-use pulse_core::result::{ErrorKind, ProbeResult};
+use pulse_core::result::{Outcome, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::sync::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -89,14 +89,8 @@ async fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
         let session = ctx.plan.session(index, start);
         with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref(), buf).await
     };
-    match catch_unwind_future(probe).await {
-        Ok(outcome) => ctx.plan.result(index, outcome, queue_wait),
-        Err(message) => ctx.plan.failed(
-            index,
-            ErrorKind::Panicked,
-            format!("probe panicked: {message}"),
-            start.elapsed(),
-            queue_wait,
-        ),
-    }
+    let outcome = catch_unwind_future(probe)
+        .await
+        .unwrap_or_else(|message| Outcome::panicked(&message, start.elapsed()));
+    ctx.plan.result(index, outcome, queue_wait)
 }
