@@ -211,6 +211,14 @@ impl<T> ReplyTable<T> {
         self.inner.lock().waiting.remove(&seq).map(|(_, t)| t)
     }
 
+    /// A guard that [`cancel`](Self::cancel)s `seq` when dropped. A probe
+    /// holds it from registration on, so every way out of the probe (reply,
+    /// send error, timeout, shutdown, a panic unwinding) removes its entry
+    /// unless the reader already took it: nothing leaks.
+    pub fn cancel_on_drop(&self, seq: u16) -> CancelOnDrop<'_, T> {
+        CancelOnDrop { table: self, seq }
+    }
+
     /// Waiters still registered (zero at the end of a clean scan).
     pub fn len(&self) -> usize {
         self.inner.lock().waiting.len()
@@ -219,6 +227,19 @@ impl<T> ReplyTable<T> {
     /// True when no waiter is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Removes one waiter from its table when dropped; see
+/// [`ReplyTable::cancel_on_drop`].
+pub struct CancelOnDrop<'a, T> {
+    table: &'a ReplyTable<T>,
+    seq: u16,
+}
+
+impl<T> Drop for CancelOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.table.cancel(self.seq);
     }
 }
 
@@ -321,6 +342,25 @@ mod tests {
             "late reply after timeout is dropped"
         );
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_drop_guard_removes_a_waiter_nobody_answered() {
+        let t = ReplyTable::new(7);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let answered = t.register(a, 1).unwrap();
+        let unanswered = t.register(a, 2).unwrap();
+        {
+            let _g1 = t.cancel_on_drop(answered);
+            let _g2 = t.cancel_on_drop(unanswered);
+            let reply = EchoReply {
+                ident: 7,
+                seq: answered,
+                ttl: None,
+            };
+            assert_eq!(t.deliver(&reply, a), Some(1));
+        }
+        assert!(t.is_empty(), "the unanswered waiter left with its guard");
     }
 
     #[test]

@@ -153,10 +153,7 @@ impl Icmp {
             .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
         // Dropped on every exit path (reply, send error, timeout, cancel):
         // removes our entry unless the reader already took it. Never leaks.
-        let _registered = Deregister {
-            table: &pinger.table,
-            seq,
-        };
+        let _registered = pinger.table.cancel_on_drop(seq);
         let packet = echo_request(pinger.v6, pinger.table.ident(), seq);
         pinger
             .socket
@@ -177,17 +174,6 @@ impl Icmp {
         for r in readers {
             r.cancel().await;
         }
-    }
-}
-
-struct Deregister<'a> {
-    table: &'a ReplyTable<Sender<Pong>>,
-    seq: u16,
-}
-
-impl Drop for Deregister<'_> {
-    fn drop(&mut self) {
-        self.table.cancel(self.seq);
     }
 }
 

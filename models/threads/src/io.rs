@@ -241,10 +241,7 @@ impl Icmp {
         };
         // Dropped on every exit path (reply, send error, timeout, cancel,
         // panic): removes our entry unless the reader already took it.
-        let _registered = Deregister {
-            table: &pinger.table,
-            seq,
-        };
+        let _registered = pinger.table.cancel_on_drop(seq);
         let packet = echo_request(pinger.v6, pinger.table.ident(), seq);
         // The send timeout is the socket's fixed one (ICMP_SEND_TIMEOUT),
         // not the time left: see there why.
@@ -278,17 +275,6 @@ impl Drop for Icmp {
     fn drop(&mut self) {
         // No-op after an explicit `close` (the readers are already joined).
         self.close();
-    }
-}
-
-struct Deregister<'a> {
-    table: &'a ReplyTable<Sender<Pong>>,
-    seq: u16,
-}
-
-impl Drop for Deregister<'_> {
-    fn drop(&mut self) {
-        self.table.cancel(self.seq);
     }
 }
 
