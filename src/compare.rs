@@ -125,10 +125,8 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
     } else {
         args.runtimes.clone()
     };
-    // The farm's listeners live in this process: one descriptor per host.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        tracing::warn!("could not raise the open-files limit: {e}");
-    }
+    // The farm's listeners live in this process (one descriptor per host);
+    // `Farm::start` raises the open-files limit to what the scenario needs.
     let farm = match Farm::start(&scenario, farm_options(args.farm_threads)) {
         Ok(f) => f,
         Err(e) => return fail(EXIT_SETUP, format!("cannot start the farm: {e}")),
