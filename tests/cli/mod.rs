@@ -8,4 +8,4 @@ mod real;
 mod runtimes;
 mod scan;
 mod shutdown;
-mod util;
+pub(crate) mod util;

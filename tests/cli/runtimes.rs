@@ -1,41 +1,15 @@
 //! `pulse --runtime X scan`: the five models give the same results, timings
 //! aside, for the same targets (the "done when", through the CLI).
 
-use pulse_core::result::ErrorKind;
 use pulse_fixtures::{HttpFixture, SilentTcp, closed_port};
 
 use super::util::*;
 
 const RUNTIMES: [&str; 5] = ["tokio", "smol", "async-std", "threads", "rayon"];
 
-/// Everything a model must reproduce exactly: timings and sequence numbers removed.
+/// Every result of a report, normalised as the conformance suite does.
 fn normalised(out: &std::process::Output) -> Vec<String> {
-    report(out)
-        .results
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("duration_ms");
-            o.remove("queue_wait_ms");
-            if let Some(p) = o.get_mut("phases").and_then(|p| p.as_object_mut()) {
-                p.values_mut().for_each(|ms| *ms = serde_json::Value::Null);
-            }
-            if let Some(i) = o.get_mut("icmp").and_then(|i| i.as_object_mut()) {
-                i.remove("sequence");
-            }
-            if r.error
-                .as_ref()
-                .is_some_and(|e| e.kind == ErrorKind::Timeout)
-            {
-                o.remove("error");
-                if let Some(h) = o.get_mut("http").and_then(|h| h.as_object_mut()) {
-                    h.remove("body_bytes");
-                }
-            }
-            v.to_string()
-        })
-        .collect()
+    report(out).results.iter().map(normalise).collect()
 }
 
 #[test]

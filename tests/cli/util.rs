@@ -76,3 +76,31 @@ pub fn icmp_available() -> bool {
     Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).is_ok()
         || Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).is_ok()
 }
+
+/// What must be identical between models for the same scenario.
+pub fn normalise(r: &ProbeResult) -> String {
+    let mut v = serde_json::to_value(r).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("duration_ms");
+    o.remove("queue_wait_ms");
+    // Which phases were reached must match; how long they took need not.
+    if let Some(phases) = o.get_mut("phases").and_then(|p| p.as_object_mut()) {
+        for (_, ms) in phases.iter_mut() {
+            *ms = serde_json::Value::Null;
+        }
+    }
+    if let Some(icmp) = o.get_mut("icmp").and_then(|i| i.as_object_mut()) {
+        icmp.remove("sequence");
+    }
+    if r.error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Timeout)
+    {
+        // How many drip-fed bytes arrived before the deadline is timing.
+        o.remove("error");
+        if let Some(h) = o.get_mut("http").and_then(|h| h.as_object_mut()) {
+            h.remove("body_bytes");
+        }
+    }
+    v.to_string()
+}

@@ -11,6 +11,8 @@ use pulse_core::shutdown::Shutdown;
 use pulse_core::target::parse_targets;
 use pulse_fixtures::{Blackhole, HttpFixture, SilentTcp, closed_port};
 
+use crate::cli::util::{icmp_available, normalise};
+
 /// A model's entry point.
 pub type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
 
@@ -322,12 +324,6 @@ pub fn shutdown_before_start(model: RunFn) {
     assert_eq!(http.stats().requests, 0);
 }
 
-fn icmp_available() -> bool {
-    use socket2::{Domain, Protocol, Socket, Type};
-    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).is_ok()
-        || Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).is_ok()
-}
-
 pub fn icmp(model: RunFn) {
     if !icmp_available() {
         eprintln!("skipped: no raw or ping ICMP socket (run as root, or widen ping_group_range)");
@@ -353,34 +349,6 @@ pub fn icmp(model: RunFn) {
         .map(|r| r.icmp.as_ref().unwrap().sequence)
         .collect();
     assert_eq!(seqs.len(), 40, "every echo had its own sequence number");
-}
-
-/// What must be identical between models for the same scenario.
-fn normalise(r: &ProbeResult) -> String {
-    let mut v = serde_json::to_value(r).unwrap();
-    let o = v.as_object_mut().unwrap();
-    o.remove("duration_ms");
-    o.remove("queue_wait_ms");
-    // Which phases were reached must match; how long they took need not.
-    if let Some(phases) = o.get_mut("phases").and_then(|p| p.as_object_mut()) {
-        for (_, ms) in phases.iter_mut() {
-            *ms = serde_json::Value::Null;
-        }
-    }
-    if let Some(icmp) = o.get_mut("icmp").and_then(|i| i.as_object_mut()) {
-        icmp.remove("sequence");
-    }
-    if r.error
-        .as_ref()
-        .is_some_and(|e| e.kind == ErrorKind::Timeout)
-    {
-        // How many drip-fed bytes arrived before the deadline is timing.
-        o.remove("error");
-        if let Some(h) = o.get_mut("http").and_then(|h| h.as_object_mut()) {
-            h.remove("body_bytes");
-        }
-    }
-    v.to_string()
 }
 
 pub fn same_as_tokio(model: RunFn) {
