@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
@@ -20,6 +21,11 @@ pub struct Options {
     pub timeout: Duration,
     /// Response body bytes read at most per probe.
     pub body_cap: usize,
+    /// Spread probe start times evenly over this long from the scan start
+    /// (`pulse serve`): target `i` of `n` starts no earlier than
+    /// `start + spread * i / n`. Zero (the default, and `pulse scan`) starts
+    /// every probe as soon as a worker is free. See [`Plan::due`].
+    pub spread: Duration,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -31,6 +37,7 @@ impl Default for Options {
             workers: 50,
             timeout: Duration::from_secs(5),
             body_cap: DEFAULT_BODY_CAP,
+            spread: Duration::ZERO,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -46,6 +53,11 @@ pub struct Plan {
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     /// The ICMP identifier for this scan's echo requests.
     pub icmp_ident: u16,
+    /// Probes started so far (sessions created), for `pulse serve`'s
+    /// in-flight gauge. A statistic, not synchronization: nothing waits on
+    /// it or orders anything by it, hence std's atomic rather than
+    /// [`crate::sync`]'s (a loom atomic cannot live outside a loom model).
+    started: AtomicUsize,
 }
 
 impl Plan {
@@ -110,6 +122,7 @@ impl Plan {
             options,
             tls,
             icmp_ident: scan_ident(),
+            started: AtomicUsize::new(0),
         })
     }
 
@@ -141,11 +154,32 @@ impl Plan {
         })
     }
 
+    /// The earliest instant target `index` may start, for a scan that
+    /// started at `started`: `started` itself unless [`Options::spread`] is
+    /// set. Every model waits for it (cut short by shutdown) before it
+    /// starts the probe, and counts queue wait from it, so with a spread the
+    /// queue wait is how late the probe started, not how long after the scan.
+    pub fn due(&self, index: usize, started: Instant) -> Instant {
+        let n = self.targets.len();
+        if self.options.spread.is_zero() || n == 0 {
+            return started;
+        }
+        // index < n, and n is far below 2^53: the ratio is exact enough.
+        started + self.options.spread.mul_f64(index as f64 / n as f64)
+    }
+
+    /// Probes started so far: sessions created by [`Plan::session`], which
+    /// every model calls exactly once per probe it starts.
+    pub fn probes_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
     /// Start the session for target `index` at `now`.
     ///
     /// This is also where the test-only fault hook fires, so every model gets
     /// it from the same place, inside its own panic isolation.
     pub fn session(&self, index: usize, now: Instant) -> Session {
+        self.started.fetch_add(1, Ordering::Relaxed);
         let t = &self.targets[index];
         if self.options.panic_on_lines.contains(&t.line) {
             panic!(

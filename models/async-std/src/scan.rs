@@ -77,6 +77,12 @@ async fn worker(ctx: Arc<Ctx>, tx: Sender<(usize, ProbeResult)>) {
         if index >= ctx.plan.len() {
             break;
         }
+        // `pulse serve` spreads start times over the interval; a scan's
+        // `due` is its start, already past.
+        let due = ctx.plan.due(index, ctx.started);
+        if due > Instant::now() && !ctx.stop.until(due).await {
+            break;
+        }
         let result = probe_one(&ctx, index, &mut buf).await;
         if tx.send((index, result)).await.is_err() {
             break;
@@ -87,7 +93,7 @@ async fn worker(ctx: Arc<Ctx>, tx: Sender<(usize, ProbeResult)>) {
 /// Probe one target; a panic anywhere in it becomes its result.
 async fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
     let start = Instant::now();
-    let queue_wait = start.saturating_duration_since(ctx.started);
+    let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = async {
         let session = ctx.plan.session(index, start);

@@ -40,6 +40,17 @@ impl Stop {
         self.shutdown.is_triggered()
     }
 
+    /// Wait until `at` (a spread probe's start time); false if shutdown
+    /// was triggered first, and the probe must not start.
+    pub(crate) async fn until(&self, at: Instant) -> bool {
+        let wait = at.saturating_duration_since(Instant::now());
+        // `recv` returns only when the channel closes, i.e. at the trigger.
+        match async_std::future::timeout(wait, self.rx.recv()).await {
+            Ok(_closed) => false,
+            Err(_timed_out) => !self.is_triggered(),
+        }
+    }
+
     /// Resolves when shutdown was triggered and the grace period has passed.
     pub(crate) async fn drained(&self) {
         // Returns only once the channel is closed, i.e. at the trigger: the

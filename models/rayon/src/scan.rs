@@ -113,6 +113,15 @@ fn worker(ctx: &Ctx, index: usize, tx: &Sender<(usize, ProbeResult)>, buf: &mut 
     if ctx.stop.is_triggered() {
         return;
     }
+    // `pulse serve` spreads start times over the interval: this pool thread
+    // waits for it (a scan's `due` is its start, already past). rayon hands
+    // out indices by splitting ranges, not in order, so a thread may hold an
+    // early index while another sleeps on a later one: a spread round can
+    // start probes late under rayon where a queue would not.
+    let due = ctx.plan.due(index, ctx.started);
+    if due > Instant::now() && !ctx.stop.until(due) {
+        return;
+    }
     let result = probe_one(ctx, index, buf);
     // Fails only if the collector is gone, and then nobody wants it.
     let _ = tx.send((index, result));
@@ -121,7 +130,7 @@ fn worker(ctx: &Ctx, index: usize, tx: &Sender<(usize, ProbeResult)>, buf: &mut 
 /// Probe one target; a panic anywhere in it becomes its result.
 fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
     let start = Instant::now();
-    let queue_wait = start.saturating_duration_since(ctx.started);
+    let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
         let session = ctx.plan.session(index, start);

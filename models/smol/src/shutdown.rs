@@ -16,6 +16,7 @@
 //! threads it is one more place where they meet.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use event_listener::Event;
 use pulse_core::session::fmt_duration;
@@ -49,8 +50,22 @@ impl Stop {
         self.shutdown.is_triggered()
     }
 
-    /// Resolves when shutdown was triggered and the grace period has passed.
-    pub(crate) async fn drained(&self) {
+    /// Wait until `at` (a spread probe's start time); false if shutdown
+    /// was triggered first, and the probe must not start.
+    pub(crate) async fn until(&self, at: Instant) -> bool {
+        let timer = async {
+            Timer::at(at).await;
+            !self.is_triggered()
+        };
+        let triggered = async {
+            self.triggered().await;
+            false
+        };
+        smol::future::or(timer, triggered).await
+    }
+
+    /// Resolves when shutdown is triggered.
+    async fn triggered(&self) {
         // The classic event-listener pattern. The trigger sets the flag
         // first and rings the event after, so between our first check and
         // `listen()` the trigger may happen and ring for nobody; the check
@@ -65,6 +80,11 @@ impl Stop {
             }
             listener.await;
         }
+    }
+
+    /// Resolves when shutdown was triggered and the grace period has passed.
+    pub(crate) async fn drained(&self) {
+        self.triggered().await;
         if let Some(at) = self.shutdown.drain_deadline() {
             Timer::at(at).await;
         }

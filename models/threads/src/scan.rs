@@ -118,6 +118,12 @@ fn dispatch(ctx: &Ctx, jobs: Sender<usize>) {
         if ctx.stop.is_triggered() {
             break;
         }
+        // `pulse serve` spreads start times over the interval: hold the job
+        // back until it is due (a scan's `due` is its start, already past).
+        let due = ctx.plan.due(index, ctx.started);
+        if due > Instant::now() && !ctx.stop.until(due) {
+            break;
+        }
         // The queue is full while every worker is busy; the trigger must
         // still stop us at once, not when a worker next takes a job.
         select! {
@@ -147,7 +153,7 @@ fn worker(ctx: &Ctx, jobs: &Receiver<usize>, tx: &Sender<(usize, ProbeResult)>) 
 /// Probe one target; a panic anywhere in it becomes its result.
 fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
     let start = Instant::now();
-    let queue_wait = start.saturating_duration_since(ctx.started);
+    let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
         let session = ctx.plan.session(index, start);

@@ -82,6 +82,17 @@ impl Stop {
         self.shutdown.is_triggered()
     }
 
+    /// Block until `at` (a spread probe's start time); false if shutdown
+    /// was triggered first, and the probe must not start.
+    pub fn until(&self, at: std::time::Instant) -> bool {
+        // Nothing is ever sent: `recv_deadline` returns only with a
+        // timeout, or with a disconnect, which is the trigger.
+        match self.triggered.recv_deadline(at) {
+            Err(RecvTimeoutError::Timeout) => !self.is_triggered(),
+            _ => false,
+        }
+    }
+
     /// Disconnects when shutdown is triggered (for `select!`).
     pub(crate) fn triggered(&self) -> &Receiver<()> {
         &self.triggered

@@ -34,6 +34,21 @@ impl Stop {
         self.shutdown.is_triggered()
     }
 
+    /// Wait until `at` (a spread probe's start time); false if shutdown
+    /// was triggered first, and the probe must not start.
+    pub(crate) async fn until(&self, at: std::time::Instant) -> bool {
+        let mut rx = self.rx.clone();
+        let triggered = async {
+            if rx.wait_for(|triggered| *triggered).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => !self.is_triggered(),
+            () = triggered => false,
+        }
+    }
+
     /// Resolves when shutdown was triggered and the grace period has passed.
     pub(crate) async fn drained(&self) {
         let mut rx = self.rx.clone();

@@ -55,133 +55,8 @@ const ICMP_PHASES: [&str; 2] = ["resolve", "rtt"];
 
 /// The whole exposition as a string.
 fn render(report: &Report) -> String {
-    let labels = target_labels(&report.results);
-    let per_target = || report.results.iter().zip(&labels);
-    let http = || per_target().filter(|(r, _)| r.kind == Kind::Http);
-    let icmp = || per_target().filter(|(r, _)| r.kind == Kind::Icmp);
     let mut out = String::new();
-
-    let mut f = Family::new(
-        "probe_success",
-        "Whether the probe succeeded (1) or not (0).",
-    );
-    for (r, l) in per_target() {
-        f.sample(l, bool_value(r.success));
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_duration_seconds",
-        "How long the probe took, in seconds, not counting queue wait.",
-    );
-    for (r, l) in per_target() {
-        f.sample(l, seconds(r.duration_ms));
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_dns_lookup_time_seconds",
-        "How long name resolution took, in seconds (0 for an IP literal).",
-    );
-    for (r, l) in per_target() {
-        if let Some(ms) = r.phases.resolve {
-            f.sample(l, seconds(ms));
-        }
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_http_status_code",
-        "Status code of the final HTTP response, 0 when no response arrived.",
-    );
-    for (r, l) in http() {
-        let code = r.http.as_ref().and_then(|h| h.status_code).unwrap_or(0);
-        f.sample(l, f64::from(code));
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_http_duration_seconds",
-        "Time spent in each phase of the HTTP request, in seconds (0 for a phase not reached).",
-    );
-    for (r, l) in http() {
-        for phase in HTTP_PHASES {
-            let ms = phase_ms(r, phase).unwrap_or(0.0);
-            f.sample(&l.with("phase", phase), seconds(ms));
-        }
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new("probe_http_redirects", "Number of redirects followed.");
-    for (r, l) in http() {
-        let n = r.http.as_ref().map_or(0, |h| h.redirects);
-        f.sample(l, f64::from(n));
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_http_uncompressed_body_length",
-        "Length of the response body read, in bytes (never more than the body cap).",
-    );
-    for (r, l) in http() {
-        // Body sizes are capped (1 MiB by default), far below 2^53: exact in an f64.
-        let n = r.http.as_ref().map_or(0, |h| h.body_bytes);
-        f.sample(l, n as f64);
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_http_version",
-        "HTTP version of the final response, e.g. 1.1, 0 when no response arrived.",
-    );
-    for (r, l) in http() {
-        let v = r.http.as_ref().and_then(|h| h.version.as_deref());
-        f.sample(l, http_version(v));
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_icmp_duration_seconds",
-        "Time spent in each phase of the ICMP probe, in seconds (0 for a phase not reached).",
-    );
-    for (r, l) in icmp() {
-        for phase in ICMP_PHASES {
-            let ms = phase_ms(r, phase).unwrap_or(0.0);
-            f.sample(&l.with("phase", phase), seconds(ms));
-        }
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "probe_icmp_reply_hop_limit",
-        "IP TTL (hop limit) of the ICMP echo reply.",
-    );
-    for (r, l) in icmp() {
-        if let Some(ttl) = r.icmp.as_ref().and_then(|i| i.reply_ttl) {
-            f.sample(l, f64::from(ttl));
-        }
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "pulse_probe_error",
-        "Why the probe failed: 1 for its error kind; only failed probes have this series.",
-    );
-    for (r, l) in per_target() {
-        if let Some(e) = &r.error {
-            f.sample(&l.with("error", e.kind.as_str()), 1.0);
-        }
-    }
-    f.write_to(&mut out);
-
-    let mut f = Family::new(
-        "pulse_probe_queue_wait_seconds",
-        "Time from scan start until the probe started, in seconds (not part of the probe's duration).",
-    );
-    for (r, l) in per_target() {
-        f.sample(l, seconds(r.queue_wait_ms));
-    }
-    f.write_to(&mut out);
+    write_targets(&mut out, &report.results, TargetLabels::Labelled);
 
     let s = &report.summary;
     let none = Labels::default();
@@ -240,6 +115,151 @@ fn render(report: &Report) -> String {
     out
 }
 
+/// Whether per-target series carry the `target` and `kind` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetLabels {
+    /// `target`, `kind` (and `line` for duplicates): a scan or an exporter
+    /// that reports many targets in one exposition.
+    Labelled,
+    /// No labels: one target per exposition, as blackbox_exporter's
+    /// `/probe` answers (Prometheus adds the target as `instance`).
+    Bare,
+}
+
+/// Append the per-target families (`probe_*`, `pulse_probe_error`,
+/// `pulse_probe_queue_wait_seconds`) for `results` to `out`.
+pub fn write_targets(out: &mut String, results: &[ProbeResult], labels: TargetLabels) {
+    let labels = match labels {
+        TargetLabels::Labelled => target_labels(results),
+        TargetLabels::Bare => vec![Labels::default(); results.len()],
+    };
+    let per_target = || results.iter().zip(&labels);
+    let http = || per_target().filter(|(r, _)| r.kind == Kind::Http);
+    let icmp = || per_target().filter(|(r, _)| r.kind == Kind::Icmp);
+
+    let mut f = Family::new(
+        "probe_success",
+        "Whether the probe succeeded (1) or not (0).",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, bool_value(r.success));
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_duration_seconds",
+        "How long the probe took, in seconds, not counting queue wait.",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, seconds(r.duration_ms));
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_dns_lookup_time_seconds",
+        "How long name resolution took, in seconds (0 for an IP literal).",
+    );
+    for (r, l) in per_target() {
+        if let Some(ms) = r.phases.resolve {
+            f.sample(l, seconds(ms));
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_http_status_code",
+        "Status code of the final HTTP response, 0 when no response arrived.",
+    );
+    for (r, l) in http() {
+        let code = r.http.as_ref().and_then(|h| h.status_code).unwrap_or(0);
+        f.sample(l, f64::from(code));
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_http_duration_seconds",
+        "Time spent in each phase of the HTTP request, in seconds (0 for a phase not reached).",
+    );
+    for (r, l) in http() {
+        for phase in HTTP_PHASES {
+            let ms = phase_ms(r, phase).unwrap_or(0.0);
+            f.sample(&l.with("phase", phase), seconds(ms));
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new("probe_http_redirects", "Number of redirects followed.");
+    for (r, l) in http() {
+        let n = r.http.as_ref().map_or(0, |h| h.redirects);
+        f.sample(l, f64::from(n));
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_http_uncompressed_body_length",
+        "Length of the response body read, in bytes (never more than the body cap).",
+    );
+    for (r, l) in http() {
+        // Body sizes are capped (1 MiB by default), far below 2^53: exact in an f64.
+        let n = r.http.as_ref().map_or(0, |h| h.body_bytes);
+        f.sample(l, n as f64);
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_http_version",
+        "HTTP version of the final response, e.g. 1.1, 0 when no response arrived.",
+    );
+    for (r, l) in http() {
+        let v = r.http.as_ref().and_then(|h| h.version.as_deref());
+        f.sample(l, http_version(v));
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_icmp_duration_seconds",
+        "Time spent in each phase of the ICMP probe, in seconds (0 for a phase not reached).",
+    );
+    for (r, l) in icmp() {
+        for phase in ICMP_PHASES {
+            let ms = phase_ms(r, phase).unwrap_or(0.0);
+            f.sample(&l.with("phase", phase), seconds(ms));
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_icmp_reply_hop_limit",
+        "IP TTL (hop limit) of the ICMP echo reply.",
+    );
+    for (r, l) in icmp() {
+        if let Some(ttl) = r.icmp.as_ref().and_then(|i| i.reply_ttl) {
+            f.sample(l, f64::from(ttl));
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "pulse_probe_error",
+        "Why the probe failed: 1 for its error kind; only failed probes have this series.",
+    );
+    for (r, l) in per_target() {
+        if let Some(e) = &r.error {
+            f.sample(&l.with("error", e.kind.as_str()), 1.0);
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "pulse_probe_queue_wait_seconds",
+        "Time from when the probe was due (the scan start; under serve, its spread start time) until it started, in seconds (not part of its duration).",
+    );
+    for (r, l) in per_target() {
+        f.sample(l, seconds(r.queue_wait_ms));
+    }
+    f.write_to(out);
+}
+
 /// The `target`, `kind` (and, for a (target, kind) listed more than once,
 /// `line`) labels of every result, in result order.
 fn target_labels(results: &[ProbeResult]) -> Vec<Labels> {
@@ -289,7 +309,7 @@ fn bool_value(b: bool) -> f64 {
 }
 
 /// A sample value as the text format spells it (Go's `ParseFloat` syntax).
-fn format_value(v: f64) -> String {
+pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_owned()
     } else if v == f64::INFINITY {
@@ -304,11 +324,11 @@ fn format_value(v: f64) -> String {
 
 /// A rendered label set, without the braces: `target="x",kind="http"`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Labels(String);
+pub struct Labels(String);
 
 impl Labels {
     /// This set plus `name="value"` (value escaped).
-    fn with(&self, name: &str, value: &str) -> Labels {
+    pub fn with(&self, name: &str, value: &str) -> Labels {
         let mut s = self.0.clone();
         if !s.is_empty() {
             s.push(',');
@@ -344,30 +364,71 @@ fn escape_help(out: &mut String, help: &str) {
     }
 }
 
+/// A metric family's `# TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// A value that goes up and down (every family of a scan's snapshot).
+    Gauge,
+    /// A count since the process started (`pulse serve`'s `*_total`).
+    Counter,
+    /// Cumulative buckets plus `_sum` and `_count` ([`Histogram`]).
+    Histogram,
+}
+
 /// One metric family being built: its samples are collected first and the
 /// family written whole, which is what keeps HELP/TYPE single and samples
 /// contiguous.
-struct Family {
+#[derive(Debug)]
+pub struct Family {
     /// Metric name, with its unit suffix.
     name: &'static str,
     /// The `# HELP` text.
     help: &'static str,
+    /// The `# TYPE`.
+    kind: MetricType,
     /// Rendered sample lines, each ending in `\n`.
     samples: String,
 }
 
 impl Family {
-    fn new(name: &'static str, help: &'static str) -> Family {
+    /// A gauge family.
+    pub fn new(name: &'static str, help: &'static str) -> Family {
+        Family::typed(name, help, MetricType::Gauge)
+    }
+
+    /// A family of the given type (a counter's name ends in `_total`).
+    pub fn typed(name: &'static str, help: &'static str, kind: MetricType) -> Family {
         Family {
             name,
             help,
+            kind,
             samples: String::new(),
         }
     }
 
     /// Add `name{labels} value`.
-    fn sample(&mut self, labels: &Labels, value: f64) {
+    pub fn sample(&mut self, labels: &Labels, value: f64) {
+        self.sample_suffixed("", labels, value);
+    }
+
+    /// Add one histogram: `name_bucket{labels,le=...}` for each bound and
+    /// `+Inf`, then `name_sum` and `name_count`.
+    pub fn histogram(&mut self, labels: &Labels, h: &Histogram) {
+        let mut cumulative = 0;
+        for (bound, n) in h.bounds.iter().zip(&h.counts) {
+            cumulative += n;
+            let le = labels.with("le", &format_value(*bound));
+            self.sample_suffixed("_bucket", &le, cumulative as f64);
+        }
+        self.sample_suffixed("_bucket", &labels.with("le", "+Inf"), h.count as f64);
+        self.sample_suffixed("_sum", labels, h.sum);
+        self.sample_suffixed("_count", labels, h.count as f64);
+    }
+
+    /// Add `name<suffix>{labels} value`.
+    fn sample_suffixed(&mut self, suffix: &str, labels: &Labels, value: f64) {
         self.samples.push_str(self.name);
+        self.samples.push_str(suffix);
         if !labels.0.is_empty() {
             self.samples.push('{');
             self.samples.push_str(&labels.0);
@@ -379,7 +440,7 @@ impl Family {
     }
 
     /// Append HELP, TYPE and the samples to `out`; nothing when no samples.
-    fn write_to(self, out: &mut String) {
+    pub fn write_to(self, out: &mut String) {
         if self.samples.is_empty() {
             return;
         }
@@ -389,9 +450,53 @@ impl Family {
         escape_help(out, self.help);
         out.push_str("\n# TYPE ");
         out.push_str(self.name);
-        // Gauges only: see the module doc for why there is no counter.
-        out.push_str(" gauge\n");
+        // A scan's snapshot has gauges only (see the module doc);
+        // `pulse serve` counts over its life and has counters too.
+        out.push_str(match self.kind {
+            MetricType::Gauge => " gauge\n",
+            MetricType::Counter => " counter\n",
+            MetricType::Histogram => " histogram\n",
+        });
         out.push_str(&self.samples);
+    }
+}
+
+/// Observations counted into fixed buckets (upper bounds, ascending), for
+/// a [`MetricType::Histogram`] family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative): `counts[i]` holds those
+    /// in `(bounds[i-1], bounds[i]]`; above the last bound only `count` has them.
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    /// An empty histogram with these upper bounds (ascending, finite).
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]));
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Count one observation.
+    pub fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count
     }
 }
 
@@ -538,6 +643,40 @@ mod tests {
         }
         assert_eq!(help, typed);
         assert_eq!(help.len(), 18, "{help:?}");
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_and_count() {
+        let mut h = Histogram::new(&[0.1, 1.0]);
+        for v in [0.05, 0.1, 0.5, 3.0] {
+            h.observe(v);
+        }
+        let mut f = Family::typed("x_seconds", "help", MetricType::Histogram);
+        f.histogram(&Labels::default().with("kind", "tcp"), &h);
+        let mut out = String::new();
+        f.write_to(&mut out);
+        assert_eq!(
+            out,
+            "# HELP x_seconds help\n# TYPE x_seconds histogram\n\
+             x_seconds_bucket{kind=\"tcp\",le=\"0.1\"} 2\n\
+             x_seconds_bucket{kind=\"tcp\",le=\"1\"} 3\n\
+             x_seconds_bucket{kind=\"tcp\",le=\"+Inf\"} 4\n\
+             x_seconds_sum{kind=\"tcp\"} 3.65\n\
+             x_seconds_count{kind=\"tcp\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn bare_target_series_have_no_labels() {
+        let report = sample_report();
+        let mut out = String::new();
+        write_targets(&mut out, &report.results[..1], TargetLabels::Bare);
+        assert!(out.contains("\nprobe_success 1\n"), "{out}");
+        assert!(
+            out.contains("\nprobe_http_duration_seconds{phase=\"connect\"} 0.00025\n"),
+            "{out}"
+        );
+        assert!(!out.contains("target="), "{out}");
     }
 
     #[test]
