@@ -5,6 +5,7 @@
 mod compare;
 mod farm;
 mod scan;
+mod serve;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ enum Command {
     Farm(FarmArgs),
     /// The workbench: one farm, the same scan by every model, side by side.
     Compare(CompareArgs),
+    /// Probe the targets every interval and serve the results to Prometheus.
+    Serve(ServeArgs),
     /// Internal: the farm's ICMP responder, run inside its network namespace.
     #[command(hide = true)]
     FarmIcmpResponder {
@@ -204,6 +207,51 @@ pub(crate) struct CheckArgs {
     probing: Probing,
 }
 
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Targets file, one target per line; SIGHUP reloads it.
+    #[arg(long, short)]
+    targets: PathBuf,
+
+    /// Address for /metrics, /probe, /healthz and / (loopback unless you say otherwise).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: String,
+
+    /// Time between round starts; a round still running at the next start skips it.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    interval: Duration,
+
+    /// Spread probe starts over this long from the round's start [default: 80% of the
+    /// interval less the longest timeout]; 0 starts them all at once.
+    #[arg(long, value_parser = parse_grace)]
+    spread: Option<Duration>,
+
+    /// Maximum probes in flight at once.
+    #[arg(long, short, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    workers: u64,
+
+    /// Probe deadline, unless a target sets `timeout=`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long the running round may go on before its probes are cancelled.
+    #[arg(long, default_value = "5s", value_parser = parse_grace)]
+    grace: Duration,
+
+    /// Probe only shard I of N (0-based): the targets whose stable hash modulo N is I.
+    #[arg(long, value_name = "I/N", value_parser = serve::parse_shard)]
+    shard: Option<serve::Shard>,
+
+    /// Let /probe?target= run targets that are not in the targets file (an open prober
+    /// can be made to reach anything this host can: only on a trusted network).
+    #[arg(long)]
+    allow_any_target: bool,
+
+    /// Stop after this many rounds (for soak runs and tests), printing memory figures.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: Option<u64>,
+}
+
 fn parse_grace(s: &str) -> Result<Duration, String> {
     if s.trim() == "0" || s.trim() == "0s" {
         return Ok(Duration::ZERO);
@@ -225,6 +273,7 @@ fn main() -> ExitCode {
         Command::Check(args) => scan::check(&cli, args),
         Command::Farm(args) => farm::farm(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Serve(args) => serve::serve(&cli, args),
         Command::FarmIcmpResponder { config } => farm::icmp_responder(config),
     };
     ExitCode::from(code)

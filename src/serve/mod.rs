@@ -1,0 +1,599 @@
+//! `pulse serve`: a long-running exporter. It probes the targets every
+//! interval on the chosen model and serves the latest results to Prometheus.
+//!
+//! Three kinds of thread, each doing one thing:
+//! - the **round loop** (the main thread) starts a round at every tick. It
+//!   calls the model's `run` and blocks in it, so two rounds can never
+//!   overlap. A tick that arrives while a round still runs is skipped and
+//!   counted, never queued.
+//! - the **signal thread** handles the signals. SIGHUP reloads the targets
+//!   file (a bad file keeps the old targets). SIGTERM or SIGINT stops: no new
+//!   round, the running one drains for `--grace`, then exit 0. A second one
+//!   exits at once.
+//! - the **HTTP threads** ([`http`]) answer `/metrics`, `/probe`, `/healthz`
+//!   and `/` from the shared [`state::State`], never waiting for a round.
+//!
+//! Each round gets a fresh [`Shutdown`]. A `Shutdown` keeps the callbacks the
+//! models register until it triggers, so reusing one across rounds would
+//! pile them up.
+
+mod http;
+mod state;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant, SystemTime};
+
+use pulse_core::encode::prom::{TargetLabels, write_targets};
+use pulse_core::model::Collect;
+use pulse_core::plan::{Options, Plan};
+use pulse_core::session::fmt_duration;
+use pulse_core::shutdown::Shutdown;
+use pulse_core::target::{Target, parse_target, parse_targets};
+
+use crate::scan::{RunFn, check_open_files, model};
+use crate::{Cli, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
+use http::{Request, Response};
+use state::{Config, Info, Round, RoundSink, State};
+
+/// What `--shard I/N` asks for: keep the targets whose hash modulo `count`
+/// is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shard {
+    pub(crate) index: u64,
+    pub(crate) count: u64,
+}
+
+impl Shard {
+    /// Whether this shard probes `target`.
+    pub(crate) fn keeps(self, target: &Target) -> bool {
+        fnv1a(target.text.as_bytes()) % self.count == self.index
+    }
+}
+
+/// `I/N` with 0 <= I < N, for `--shard`.
+pub(crate) fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/2 and 1/2 for two instances)"))?;
+    let index: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard index `{i}` is not a number"))?;
+    let count: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard count `{n}` is not a number"))?;
+    if count == 0 {
+        return Err("the shard count must be at least 1".into());
+    }
+    if index >= count {
+        return Err(format!(
+            "shard index {index} is out of range: shards are numbered 0 to {} (0-based, like Prometheus's hashmod)",
+            count - 1
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
+/// 64-bit FNV-1a: a hash that is the same on every machine, build and
+/// version, which is what lets N instances split one file without talking.
+/// (std's `DefaultHasher` is explicitly not stable across releases.)
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// How a targets file becomes a [`Config`]: at start and on every SIGHUP.
+struct Loader {
+    path: PathBuf,
+    source: String,
+    /// `ca=FILE` is relative to the targets file's directory.
+    base: PathBuf,
+    shard: Option<Shard>,
+    options: Options,
+    interval: Duration,
+    spread: Option<Duration>,
+}
+
+impl Loader {
+    /// Read, parse and shard the file. The error lists every problem, one
+    /// `FILE:LINE:COL: ...` per line.
+    fn load(&self) -> Result<Config, String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("cannot read targets file {}: {e}", self.source))?;
+        let all = parse_targets(&self.source, &bytes).map_err(|errors| {
+            format!(
+                "{errors}\n{} bad target line(s) in {}",
+                errors.0.len(),
+                self.source
+            )
+        })?;
+        let mine: Vec<Target> = all
+            .iter()
+            .filter(|t| self.shard.is_none_or(|s| s.keeps(t)))
+            .cloned()
+            .collect();
+        // Every line's CA bundle is loaded and checked, whichever shard it
+        // falls in: the file is bad or good as a whole, and `/probe` may run
+        // any configured target.
+        let mut cas = HashMap::new();
+        let mut read = |p: &Path| -> io::Result<Vec<u8>> {
+            let bytes = std::fs::read(self.base.join(p))?;
+            cas.insert(p.to_path_buf(), bytes.clone());
+            Ok(bytes)
+        };
+        Plan::new(&self.source, all.clone(), self.options.clone(), &mut read)
+            .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
+        let mut cached = |p: &Path| {
+            cas.get(p)
+                .cloned()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        };
+        let mut plan = Plan::new(&self.source, mine, self.options.clone(), &mut cached)
+            .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
+        let longest = (0..plan.len())
+            .map(|i| plan.timeout(i))
+            .max()
+            .unwrap_or_default();
+        plan.options.spread = self
+            .spread
+            .unwrap_or_else(|| default_spread(self.interval, longest));
+        let keys = Config::keys(&plan.targets);
+        let index = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
+        Ok(Config {
+            source: self.source.clone(),
+            all,
+            cas,
+            plan: Arc::new(plan),
+            keys,
+            index,
+        })
+    }
+}
+
+/// Spread starts over 80% of what the interval leaves after the longest
+/// timeout, so a round whose probes all keep their deadlines (and are not
+/// held up by the worker bound) ends before the next tick. The other 20% is
+/// slack for queueing.
+fn default_spread(interval: Duration, longest_timeout: Duration) -> Duration {
+    interval.saturating_sub(longest_timeout).mul_f64(0.8)
+}
+
+/// Everything an HTTP handler needs.
+struct Handlers {
+    state: Arc<State>,
+    run: RunFn,
+    allow_any_target: bool,
+    default_timeout: Duration,
+}
+
+impl Handlers {
+    fn handle(&self, req: &Request) -> Response {
+        match req.path.as_str() {
+            "/metrics" => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: self.state.metrics().into_bytes(),
+                headers: Vec::new(),
+            },
+            "/probe" => self.probe(req),
+            "/healthz" => {
+                if self.state.stopping.is_triggered() {
+                    Response::text(503, "stopping\n")
+                } else {
+                    Response::text(200, "ok\n")
+                }
+            }
+            "/" => Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: self.state.page().into_bytes(),
+                headers: Vec::new(),
+            },
+            other => Response::text(
+                404,
+                format!(
+                    "no such page: {other}\nendpoints: /metrics, /probe?target=TARGET, /healthz, /\n"
+                ),
+            ),
+        }
+    }
+
+    /// One on-demand probe, blackbox style: the answer is that probe's
+    /// series, without `target`/`kind` labels (Prometheus adds the target as
+    /// `instance` through relabelling, as for blackbox_exporter).
+    fn probe(&self, req: &Request) -> Response {
+        let Some(text) = req.param("target").filter(|t| !t.trim().is_empty()) else {
+            return Response::text(
+                400,
+                "missing ?target=: name a target of the targets file, e.g. /probe?target=tcp://127.0.0.1:22\n",
+            );
+        };
+        let config = self.state.config();
+        let mut target = match config.all.iter().find(|t| t.text == text) {
+            Some(t) => t.clone(),
+            None if self.allow_any_target => match parse_target(&text) {
+                Ok(t) => t,
+                Err(e) => return Response::text(400, format!("{e}\n")),
+            },
+            None => {
+                return Response::text(
+                    403,
+                    format!(
+                        "target {text:?} is not in {}: pulse serve probes only its configured \
+                         targets, so that it cannot be used to reach arbitrary hosts (start it \
+                         with --allow-any-target to allow any)\n",
+                        config.source
+                    ),
+                );
+            }
+        };
+        // Finish inside the scraper's own timeout, less half a second for
+        // the answer to travel (blackbox_exporter's default offset).
+        let mut timeout = target.timeout.unwrap_or(self.default_timeout);
+        if let Some(scrape) = req
+            .header("x-prometheus-scrape-timeout-seconds")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+        {
+            let budget = Duration::from_secs_f64((scrape - 0.5).max(0.1));
+            timeout = timeout.min(budget);
+        }
+        target.timeout = Some(timeout);
+        let options = Options {
+            workers: 1,
+            timeout,
+            ..Options::default()
+        };
+        // Only the bundles the file named: a target from a query string may
+        // not make the exporter read files.
+        let mut read = |p: &Path| {
+            config.cas.get(p).cloned().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "ca=FILE is allowed only in the targets file",
+                )
+            })
+        };
+        let plan = match Plan::new("<probe>", vec![target], options, &mut read) {
+            Ok(p) => Arc::new(p),
+            Err(e) => return Response::text(400, format!("{e}\n")),
+        };
+        let mut sink = Collect::new(1);
+        if let Err(e) = (self.run)(plan, Shutdown::new(Duration::ZERO), &mut sink) {
+            return Response::text(500, format!("cannot run the probe: {e}\n"));
+        }
+        let mut body = String::new();
+        write_targets(&mut body, &sink.into_ordered(), TargetLabels::Bare);
+        Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: body.into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
+    let run = model(cli.runtime);
+    let workers = match check_open_files(args.workers) {
+        Ok(w) => w,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    if let Some(spread) = args.spread
+        && spread >= args.interval
+    {
+        return fail(
+            EXIT_USAGE,
+            format!(
+                "--spread {} must be shorter than --interval {}: every round would overrun",
+                fmt_duration(spread),
+                fmt_duration(args.interval)
+            ),
+        );
+    }
+    let loader = Loader {
+        path: args.targets.clone(),
+        source: args.targets.display().to_string(),
+        base: args
+            .targets
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        shard: args.shard,
+        options: Options {
+            workers,
+            timeout: args.timeout,
+            ..Options::default()
+        },
+        interval: args.interval,
+        spread: args.spread,
+    };
+    let config = match loader.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return fail(EXIT_USAGE, "nothing to serve");
+        }
+    };
+    let listener = match TcpListener::bind(&args.listen) {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_SETUP, format!("cannot listen on {}: {e}", args.listen)),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(EXIT_SETUP, format!("cannot listen on {}: {e}", args.listen)),
+    };
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {addr}, beyond this machine: anyone who can reach it can read the \
+             results and ask for probes of the configured targets"
+        );
+    }
+    let spread = config.plan.options.spread;
+    let (mine, all) = (config.plan.len(), config.all.len());
+    let state = Arc::new(State::new(
+        Info {
+            runtime: cli.runtime.name(),
+            interval: args.interval,
+            workers,
+            shard: args.shard.map(|s| (s.index, s.count)),
+            listen: addr.to_string(),
+            started: SystemTime::now(),
+        },
+        config,
+    ));
+    let handlers = Handlers {
+        state: state.clone(),
+        run,
+        allow_any_target: args.allow_any_target,
+        default_timeout: args.timeout,
+    };
+    if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req))) {
+        return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
+    }
+    if let Err(e) = watch_signals(state.clone(), loader, args.grace) {
+        return fail(EXIT_SETUP, format!("cannot install signal handlers: {e}"));
+    }
+    let shard = args
+        .shard
+        .map_or_else(String::new, |s| format!(" (shard {}/{})", s.index, s.count));
+    eprintln!(
+        "pulse serve: listening on http://{addr}/ ; {} probing {mine} of {all} targets{shard} every {}, starts spread over {}",
+        cli.runtime.name(),
+        fmt_duration(args.interval),
+        fmt_duration(spread),
+    );
+    rounds(&state, run, args)
+}
+
+/// The round loop; returns the exit code.
+fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
+    let mut next = Instant::now();
+    let mut done: u64 = 0;
+    let mut succeeded = false;
+    let mut first_rss = None;
+    loop {
+        let now = Instant::now();
+        if next > now && state.stopping.wait_timeout(next - now) {
+            break;
+        }
+        let config = state.config();
+        let shutdown = Shutdown::new(args.grace);
+        let completed = Arc::new(AtomicUsize::new(0));
+        let round = Round {
+            plan: config.plan.clone(),
+            started_before: config.plan.probes_started(),
+            completed: completed.clone(),
+            shutdown: shutdown.clone(),
+        };
+        if !state.begin_round(round) {
+            break;
+        }
+        let started = Instant::now();
+        let mut sink = RoundSink {
+            state: state.clone(),
+            config: config.clone(),
+            completed,
+            up: 0,
+        };
+        let outcome = run(config.plan.clone(), shutdown, &mut sink);
+        let took = started.elapsed();
+        done += 1;
+        match outcome {
+            Ok(report) => {
+                succeeded = true;
+                let complete = !report.summary.interrupted;
+                state.end_round(complete.then_some((took, config.plan.len(), sink.up)));
+                tracing::info!(
+                    "round {done}: {} of {} up, {:.3}s{}",
+                    sink.up,
+                    config.plan.len(),
+                    took.as_secs_f64(),
+                    if complete { "" } else { " (interrupted)" }
+                );
+            }
+            Err(e) => {
+                state.end_round(None);
+                if !succeeded {
+                    // Nothing will work better next time (no ICMP socket, no
+                    // runtime): say so now rather than serve empty metrics.
+                    return fail(EXIT_SETUP, e);
+                }
+                tracing::error!("round {done} could not run: {e}");
+            }
+        }
+        let rss = resident_bytes();
+        first_rss = first_rss.or(rss);
+        if args.rounds == Some(done) {
+            let (_, skipped) = state.round_counts();
+            eprintln!(
+                "pulse serve: stopping after {done} rounds as asked (--rounds); {skipped} skipped; \
+                 resident memory after round 1: {}, after round {done}: {}",
+                mib(first_rss),
+                mib(rss),
+            );
+            return EXIT_UP;
+        }
+        if state.stopping.is_triggered() {
+            break;
+        }
+        // The next tick on the grid started at the first round; ticks that
+        // passed while this round ran are skipped, not run late.
+        next += args.interval;
+        let now = Instant::now();
+        if next < now {
+            let behind = (now - next).as_nanos();
+            let missed = behind.div_ceil(args.interval.as_nanos());
+            let missed = u64::try_from(missed).unwrap_or(u64::MAX);
+            state.skipped(missed);
+            next += args.interval * u32::try_from(missed).unwrap_or(u32::MAX);
+            tracing::warn!(
+                "round {done} took {:.3}s, longer than the {} interval: skipped {missed} round(s)",
+                took.as_secs_f64(),
+                fmt_duration(args.interval)
+            );
+        }
+    }
+    eprintln!("pulse serve: stopped after {done} rounds");
+    EXIT_UP
+}
+
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "unknown".into(),
+        |b| format!("{:.1} MiB", b as f64 / 1048576.0),
+    )
+}
+
+/// SIGHUP: reload. First SIGTERM/SIGINT: stop (drain the running round for
+/// `grace`, then exit 0). Second: exit at once.
+fn watch_signals(state: Arc<State>, loader: Loader, grace: Duration) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("pulse-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    reload(&state, &loader);
+                    continue;
+                }
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                if state.stopping.is_triggered() {
+                    eprintln!("pulse serve: second {name}, exiting now");
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                eprintln!(
+                    "pulse serve: {name}: no new rounds; the running round gets {} to finish (signal again to exit now)",
+                    fmt_duration(grace)
+                );
+                state.stop(Instant::now());
+            }
+        })?;
+    Ok(())
+}
+
+fn reload(state: &State, loader: &Loader) {
+    match loader.load() {
+        Ok(config) => {
+            let (mine, all) = (config.plan.len(), config.all.len());
+            state.replace_config(config);
+            eprintln!(
+                "pulse serve: SIGHUP: reloaded {}: {mine} of {all} targets, from the next round on",
+                loader.source
+            );
+        }
+        Err(e) => {
+            state.reload_failed();
+            let kept = state.config().plan.len();
+            eprintln!("{e}");
+            eprintln!(
+                "pulse serve: SIGHUP: {} not reloaded; still probing the {kept} targets loaded before",
+                loader.source
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_targets() {
+        let lines: String = (0..500)
+            .map(|i| format!("tcp://127.0.0.{}:{}\n", i % 250 + 1, 1000 + i))
+            .collect();
+        let targets = parse_targets("t", lines.as_bytes()).unwrap();
+        for n in 1..=4 {
+            let mut owners = vec![0; targets.len()];
+            for i in 0..n {
+                let s = parse_shard(&format!("{i}/{n}")).unwrap();
+                for (t, o) in targets.iter().zip(&mut owners) {
+                    if s.keeps(t) {
+                        *o += 1;
+                    }
+                }
+                let kept = targets.iter().filter(|t| s.keeps(t)).count();
+                // Roughly even: FNV-1a spreads these well.
+                assert!(kept * n * 2 > targets.len(), "shard {i}/{n} kept {kept}");
+            }
+            assert!(
+                owners.iter().all(|&o| o == 1),
+                "each target in exactly one of {n} shards"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hash_is_stable() {
+        // Fixed values: a change here would move targets between instances
+        // of a running fleet on upgrade.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(parse_shard("1/3"), Ok(Shard { index: 1, count: 3 }));
+        assert!(parse_shard("3/3").unwrap_err().contains("0 to 2"));
+        assert!(parse_shard("0/0").is_err());
+        assert!(parse_shard("1").unwrap_err().contains("I/N"));
+        assert!(parse_shard("a/2").is_err());
+    }
+
+    #[test]
+    fn spread_leaves_room_for_the_slowest_probe() {
+        let s = Duration::from_secs;
+        assert_eq!(default_spread(s(30), s(5)), s(20));
+        assert_eq!(default_spread(s(1), s(5)), Duration::ZERO);
+    }
+}
