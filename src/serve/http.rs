@@ -403,7 +403,11 @@ mod tests {
         );
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%+1"), "% 1", "not a hex escape: kept, and + is a space");
+        assert_eq!(
+            percent_decode("%+1"),
+            "% 1",
+            "not a hex escape: kept, and + is a space"
+        );
         assert_eq!(percent_decode("%e2%9c%93"), "✓");
     }
 

@@ -7,5 +7,6 @@ mod icmp;
 mod real;
 mod runtimes;
 mod scan;
+mod serve;
 mod shutdown;
 pub(crate) mod util;
