@@ -386,6 +386,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
     let mut done: u64 = 0;
     let mut succeeded = false;
     let mut first_rss = None;
+    let mut peak_rss = None;
     loop {
         let now = Instant::now();
         if next > now && state.stopping.wait_timeout(next - now) {
@@ -438,13 +439,15 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
         }
         let rss = resident_bytes();
         first_rss = first_rss.or(rss);
+        peak_rss = peak_rss.max(rss);
         if args.rounds == Some(done) {
             let (_, skipped) = state.round_counts();
             eprintln!(
                 "pulse serve: stopping after {done} rounds as asked (--rounds); {skipped} skipped; \
-                 resident memory after round 1: {}, after round {done}: {}",
+                 resident memory after round 1: {}, after round {done}: {}, peak after a round: {}",
                 mib(first_rss),
                 mib(rss),
+                mib(peak_rss),
             );
             return EXIT_UP;
         }

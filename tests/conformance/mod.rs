@@ -8,19 +8,30 @@
 //!
 //! Run one model's suite with `cargo nextest run -p pulse conformance::smol`.
 
+mod spread;
 mod suite;
 
 /// Instantiate the whole suite for one model's `run`, in the calling module
 /// (each model's file below is that one line).
 macro_rules! conformance {
     ($run:path) => {
-        use super::suite;
+        use super::{spread, suite};
 
         const RUN: suite::RunFn = $run;
 
         #[test]
         fn every_fixture_behaviour_gives_the_same_result_kind() {
             suite::fixture_behaviours(RUN);
+        }
+
+        #[test]
+        fn spread_starts_are_not_early() {
+            spread::starts_are_spread(RUN);
+        }
+
+        #[test]
+        fn shutdown_cuts_a_spread_short() {
+            spread::shutdown_cuts_the_spread_short(RUN);
         }
 
         #[test]
