@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # pulse's test command (the README's second set-up command; .ci/run calls it).
 #
-# Installs what the tests need when it is missing (promtool from Debian's
-# prometheus package, nginx-light for the real-server tests), then runs:
+# Installs what the tests need when it is missing (Debian's prometheus
+# package: promtool, and the Prometheus server that tests/cli/prometheus.rs
+# starts on loopback to scrape `pulse serve`; nginx-light for the
+# real-server tests), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite, and
 # `promtool check metrics` on real `pulse scan --output prom` output.
 set -euo pipefail
@@ -40,6 +42,9 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+step "promtool check config on the example Prometheus configs"
+promtool check config examples/prometheus-one.yml examples/prometheus-sharded.yml
 
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet

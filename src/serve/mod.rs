@@ -331,6 +331,16 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
     };
     let listener = match TcpListener::bind(&args.listen) {
         Ok(l) => l,
+        // Not an address at all (`--listen nonsense`): a usage error.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return fail(
+                EXIT_USAGE,
+                format!(
+                    "--listen {}: {e} (expected HOST:PORT, e.g. 127.0.0.1:9100)",
+                    args.listen
+                ),
+            );
+        }
         Err(e) => return fail(EXIT_SETUP, format!("cannot listen on {}: {e}", args.listen)),
     };
     let addr = match listener.local_addr() {

@@ -661,6 +661,10 @@ fn bad_input_is_refused_at_start() {
         stderr(&o)
     );
 
+    let o = run(&["serve", "-t", good, "--listen", "nonsense"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--listen nonsense: "), "{}", stderr(&o));
+
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let o = run(&["serve", "-t", good, "--listen", &addr]);
