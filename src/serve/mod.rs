@@ -487,15 +487,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
 
 fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kib * 1024)
+    state::status_bytes(&status, "VmRSS:")
 }
 
 fn mib(bytes: Option<u64>) -> String {

@@ -587,6 +587,19 @@ fn unix(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// A `/proc/self/status` field given in kB (`VmRSS:`), in bytes.
+pub(crate) fn status_bytes(status: &str, field: &str) -> Option<u64> {
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// The standard `process_*` families (as Prometheus's client libraries
 /// write them), from /proc; any that cannot be read are left out.
 fn process_metrics(out: &mut String, started: SystemTime) {
@@ -597,13 +610,7 @@ fn process_metrics(out: &mut String, started: SystemTime) {
         f.write_to(out);
     };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|k| k * 1024.0)
-    };
+    let kib = |field: &str| status_bytes(&status, field).map(|b| b as f64);
     if let Some(rss) = kib("VmRSS:") {
         one(
             "process_resident_memory_bytes",
