@@ -423,6 +423,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
         };
         let outcome = run(config.plan.clone(), shutdown, &mut sink);
         let took = started.elapsed();
+        let rss = resident_bytes();
         done += 1;
         match outcome {
             Ok(report) => {
@@ -430,10 +431,11 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
                 let complete = !report.summary.interrupted;
                 state.end_round(complete.then_some((took, config.plan.len(), sink.up)));
                 tracing::info!(
-                    "round {done}: {} of {} up, {:.3}s{}",
+                    "round {done}: {} of {} up, {:.3}s, resident {}{}",
                     sink.up,
                     config.plan.len(),
                     took.as_secs_f64(),
+                    mib(rss),
                     if complete { "" } else { " (interrupted)" }
                 );
             }
@@ -447,7 +449,6 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
                 tracing::error!("round {done} could not run: {e}");
             }
         }
-        let rss = resident_bytes();
         first_rss = first_rss.or(rss);
         peak_rss = peak_rss.max(rss);
         if args.rounds == Some(done) {
