@@ -3,7 +3,9 @@
 #
 # Installs what the tests need when it is missing (promtool from Debian's
 # prometheus package, nginx-light for the real-server tests), then runs:
-# rustfmt, clippy with warnings as errors, the whole test suite, and
+# rustfmt, clippy with warnings as errors, the whole test suite (with the
+# property tests and the conformance suite's hostile-server table for all
+# five models), the loom model checks (scripts/loom.sh, a few minutes), and
 # `promtool check metrics` on real `pulse scan --output prom` output.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,6 +42,9 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+step "loom model checks (scripts/loom.sh)"
+scripts/loom.sh
 
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet
