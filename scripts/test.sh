@@ -5,7 +5,9 @@
 # package: promtool, and the Prometheus server that tests/cli/prometheus.rs
 # starts on loopback to scrape `pulse serve`; nginx-light for the
 # real-server tests), then runs:
-# rustfmt, clippy with warnings as errors, the whole test suite, and
+# rustfmt, clippy with warnings as errors, the whole test suite (with the
+# property tests and the conformance suite's hostile-server table for all
+# five models), the loom model checks (scripts/loom.sh, a few minutes), and
 # `promtool check metrics` on real `pulse scan --output prom` output.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +44,9 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+step "loom model checks (scripts/loom.sh)"
+scripts/loom.sh
 
 step "promtool check config on the example Prometheus configs"
 promtool check config examples/prometheus-one.yml examples/prometheus-sharded.yml

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::session::Pong;
+#[cfg(pulse_loom)]
+use crate::sync::Bug;
 use crate::sync::Mutex;
 
 /// ICMPv4 echo request type.
@@ -130,6 +132,8 @@ pub struct ReplyTable<T> {
     /// the kernel assigned).
     ident: u16,
     inner: Mutex<Pending<T>>,
+    #[cfg(pulse_loom)]
+    bug: Option<Bug>,
 }
 
 struct Pending<T> {
@@ -148,6 +152,17 @@ impl<T> ReplyTable<T> {
                 waiting: HashMap::new(),
                 next_seq: 0,
             }),
+            #[cfg(pulse_loom)]
+            bug: None,
+        }
+    }
+
+    /// A table that runs the broken code of `bug` (see [`Bug`]).
+    #[cfg(pulse_loom)]
+    pub fn with_bug(ident: u16, bug: Bug) -> Self {
+        ReplyTable {
+            bug: Some(bug),
+            ..ReplyTable::new(ident)
         }
     }
 
@@ -179,6 +194,15 @@ impl<T> ReplyTable<T> {
     /// from the table) when identifier, sequence and address all match.
     pub fn deliver(&self, reply: &EchoReply, from: IpAddr) -> Option<T> {
         if reply.ident != self.ident {
+            return None;
+        }
+        #[cfg(pulse_loom)]
+        if self.bug == Some(Bug::TakeCheckPutBack) {
+            let (addr, waiter) = self.inner.lock().waiting.remove(&reply.seq)?;
+            if addr == from {
+                return Some(waiter);
+            }
+            self.inner.lock().waiting.insert(reply.seq, (addr, waiter));
             return None;
         }
         let mut p = self.inner.lock();

@@ -19,6 +19,8 @@
 //! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
 //! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
 //! - [`panic`]: panic isolation for async probes.
+//! - [`pool`]: the blocking pool's queues, dispatch / work / collect, and the
+//!   in-flight registry the drain cuts (loom-checked, see `loom-tests/`).
 //! - [`sync`]: the only source of locks and atomics (std, or loom under `--cfg pulse_loom`).
 //!
 //! # Out of scope
@@ -30,6 +32,7 @@ pub mod icmp;
 pub mod model;
 pub mod panic;
 pub mod plan;
+pub mod pool;
 pub mod result;
 pub mod session;
 pub mod shutdown;

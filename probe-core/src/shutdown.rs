@@ -16,6 +16,8 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(pulse_loom)]
+use crate::sync::Bug;
 use crate::sync::{Arc, AtomicBool, Condvar, Mutex, Ordering};
 
 type Callback = Box<dyn FnOnce() + Send>;
@@ -34,6 +36,8 @@ struct Inner {
     state: Mutex<State>,
     /// Wakes threads blocked in `wait_timeout`.
     cond: Condvar,
+    #[cfg(pulse_loom)]
+    bug: Option<Bug>,
 }
 
 struct State {
@@ -62,8 +66,20 @@ impl Shutdown {
                     callbacks: Vec::new(),
                 }),
                 cond: Condvar::new(),
+                #[cfg(pulse_loom)]
+                bug: None,
             }),
         }
+    }
+
+    /// A handle that runs the broken code of `bug` (see [`Bug`]).
+    #[cfg(pulse_loom)]
+    pub fn with_bug(grace: Duration, bug: Bug) -> Self {
+        let mut s = Shutdown::new(grace);
+        if let Some(inner) = Arc::get_mut(&mut s.inner) {
+            inner.bug = Some(bug);
+        }
+        s
     }
 
     /// The grace period in-flight probes get after the trigger.
@@ -110,6 +126,14 @@ impl Shutdown {
 
     /// Run `cb` once, when the trigger happens (at once if it already has).
     pub fn on_trigger(&self, cb: impl FnOnce() + Send + 'static) {
+        #[cfg(pulse_loom)]
+        if self.inner.bug == Some(Bug::FlagCheckedOutsideLock) {
+            if self.is_triggered() {
+                return cb();
+            }
+            self.inner.state.lock().callbacks.push(Box::new(cb));
+            return;
+        }
         {
             let mut s = self.inner.state.lock();
             if s.triggered_at.is_none() {

@@ -97,3 +97,30 @@ impl Condvar {
         self.0.notify_all();
     }
 }
+
+/// The deliberately broken variants of pulse's primitives, for teaching.
+///
+/// Only under `--cfg pulse_loom`: each primitive built `with_bug` runs one
+/// small, realistic mistake in place of its correct code, and a test in
+/// `loom-tests/` expects loom to find the interleaving that breaks it. A
+/// normal build has no such switch, and no trace of the broken code paths.
+#[cfg(pulse_loom)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// [`crate::shutdown::Shutdown::on_trigger`] reads the fast-path flag
+    /// instead of the state under the lock: a callback registered while a
+    /// trigger runs can be stored after the trigger took the list, and
+    /// never runs.
+    FlagCheckedOutsideLock,
+    /// [`crate::pool::Queue::close`] sets `closed` but wakes nobody: a
+    /// worker already asleep on an empty queue sleeps for ever.
+    MissingWakeOnClose,
+    /// [`crate::pool::InFlight::track`] checks `drained` under the lock,
+    /// lets go, and inserts under a second lock: a socket registered just
+    /// after the drain is never shut down, and its probe blocks for ever.
+    TrackCheckThenInsert,
+    /// [`crate::icmp::ReplyTable::deliver`] takes the entry out, checks the
+    /// sender's address with the lock released, and puts a mismatch back:
+    /// a cancel in that window finds nothing, and the entry put back leaks.
+    TakeCheckPutBack,
+}

@@ -70,6 +70,16 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn hostile_servers_end_classified_within_the_deadline() {
+            suite::hostile_servers(RUN);
+        }
+
+        #[test]
+        fn hostile_icmp_replies_are_ignored_until_the_deadline() {
+            suite::hostile_icmp(RUN);
+        }
+
+        #[test]
         fn same_results_as_tokio_timings_aside() {
             suite::same_as_tokio(RUN);
         }

@@ -373,3 +373,107 @@ pub fn same_as_tokio(model: RunFn) {
     }
     assert_eq!(reference.len(), ours.len());
 }
+
+/// The hostile-server table: servers that break the protocol on purpose,
+/// each with the result every model must give, within the probe's deadline.
+fn hostile_cases(http: &HttpFixture, tls_stall: &SilentTcp) -> Vec<(String, ErrorKind)> {
+    let u = |p: &str| format!("{} timeout=2s", http.url(p));
+    vec![
+        // A head that never ends: the 64 KiB header cap trips first.
+        (u("/headers-forever"), ErrorKind::Protocol),
+        // 100 MB promised, 7 bytes sent, then an orderly close.
+        (u("/short-body/104857600"), ErrorKind::Reset),
+        (u("/bad-chunk/hex"), ErrorKind::Protocol),
+        (u("/bad-chunk/overflow"), ErrorKind::Protocol),
+        (u("/bad-chunk/negative"), ErrorKind::Protocol),
+        // A chunk promised 256 bytes and sent 5 before the close.
+        (u("/bad-chunk/short"), ErrorKind::Reset),
+        // A TLS server that starts its ServerHello and never finishes it.
+        (
+            format!("https://{}/ insecure timeout=500ms", tls_stall.addr()),
+            ErrorKind::Timeout,
+        ),
+    ]
+}
+
+pub fn hostile_servers(model: RunFn) {
+    let http = HttpFixture::start();
+    let tls_stall = SilentTcp::greeting(SilentTcp::TLS_STALL);
+    let cases = hostile_cases(&http, &tls_stall);
+    let lines: Vec<String> = cases.iter().map(|c| c.0.clone()).collect();
+    let p = plan(&lines, options(4, Duration::from_secs(5)), None);
+    let started = Instant::now();
+    let (report, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    let took = started.elapsed();
+    assert_eq!(results.len(), cases.len());
+    for ((line, expect), r) in cases.iter().zip(&results) {
+        assert_eq!(kind(r), Some(*expect), "{line}: {:?}", r.error);
+        let limit = p.timeout(r.line - 1).as_secs_f64() * 1000.0;
+        assert!(
+            r.duration_ms <= limit + 300.0,
+            "{line}: {} ms, over its {limit} ms deadline",
+            r.duration_ms
+        );
+    }
+    assert_eq!(report.summary.down, cases.len());
+    // Four workers, seven probes of at most 2 s: two rounds at worst.
+    assert!(took < Duration::from_secs(5), "the scan took {took:?}");
+}
+
+/// ICMP hosts that answer wrongly (bad checksum, another identifier, another
+/// sequence number) or too late, in a network namespace whose responder
+/// replaces the kernel's replies (fixtures/src/farm/netns.rs). Every bad
+/// reply is ignored: the probe times out at its deadline. One good host
+/// shows the set-up works.
+pub fn hostile_icmp(model: RunFn) {
+    use pulse_fixtures::farm::netns::{IcmpHost, Mangle, NetnsIcmp};
+    if !icmp_available() {
+        eprintln!("skipped: no raw or ping ICMP socket (run as root, or widen ping_group_range)");
+        return;
+    }
+    let host = |i: usize, delay_ms: u64, mangle: Mangle| IcmpHost {
+        addr: NetnsIcmp::addr_for(i),
+        delay: Duration::from_millis(delay_ms),
+        drop: false,
+        mangle,
+    };
+    let hosts = [
+        host(0, 0, Mangle::None),
+        host(1, 0, Mangle::Checksum),
+        host(2, 0, Mangle::Ident),
+        host(3, 0, Mangle::Sequence),
+        // Answers correctly, a second after the 400 ms deadline.
+        host(4, 1400, Mangle::None),
+    ];
+    let responder = [
+        std::ffi::OsString::from(env!("CARGO_BIN_EXE_pulse")),
+        "farm-icmp-responder".into(),
+    ];
+    let farm = match NetnsIcmp::start(&hosts, &responder) {
+        Ok(farm) => farm,
+        Err(e) => {
+            eprintln!("skipped: cannot create the ICMP namespace: {e}");
+            return;
+        }
+    };
+    let lines: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("icmp://{} timeout=400ms", h.addr))
+        .collect();
+    let p = plan(&lines, options(8, Duration::from_secs(5)), None);
+    let started = Instant::now();
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    let took = started.elapsed();
+    assert!(results[0].success, "the good host: {:?}", results[0].error);
+    for (h, r) in hosts.iter().zip(&results).skip(1) {
+        assert_eq!(kind(r), Some(ErrorKind::Timeout), "{:?}: {:?}", h, r.error);
+        assert!(
+            r.duration_ms < 700.0,
+            "{:?}: {} ms for a 400 ms deadline",
+            h,
+            r.duration_ms
+        );
+    }
+    assert!(took < Duration::from_secs(2), "the scan took {took:?}");
+    drop(farm);
+}

@@ -18,14 +18,17 @@
 //!
 //! The bound is the thread count itself: a thread runs one probe at a time,
 //! so `--workers` threads cannot have more than `--workers` probes in flight.
-//! A dispatcher thread feeds target indices, in order, into a crossbeam
-//! channel that is bounded to one job per worker (scan.rs): bounded, so the
-//! dispatcher stays in step with the workers and stops the moment shutdown
-//! begins, rather than having queued every target up front. It then drops
-//! its sender; a closed, empty channel is how the workers learn there is no
-//! more work. Results go to the collector over a bounded channel, so a slow
-//! sink (a terminal, a pipe) slows the workers down instead of piling
-//! results up in memory.
+//! A dispatcher thread feeds target indices, in order, into a queue that is
+//! bounded to one job per worker (scan.rs): bounded, so the dispatcher stays
+//! in step with the workers and stops the moment shutdown begins (the
+//! trigger closes the queue, waking it), rather than having queued every
+//! target up front. It then closes the queue; a closed, empty queue is how
+//! the workers learn there is no more work. Results go to the collector over
+//! a bounded queue, so a slow sink (a terminal, a pipe) slows the workers
+//! down instead of piling results up in memory. Both queues, and this whole
+//! protocol, are the core's `pulse_core::pool`: a mutex and two condvars
+//! rather than a crossbeam channel, so that loom can check every
+//! interleaving of them (`loom-tests/`).
 //!
 //! # Timeouts
 //!

@@ -1,18 +1,23 @@
-//! Bounded fan-out: `workers` threads, a bounded channel as the queue filled
-//! by a dispatcher thread, a bounded results channel, and the collector (the
-//! calling thread) that feeds the ledger.
+//! Bounded fan-out: `workers` threads, a bounded job queue filled by a
+//! dispatcher thread, a bounded result queue, and the collector (the calling
+//! thread) that feeds the ledger.
+//!
+//! The queues and the dispatch / work / collect protocol are the core's
+//! [`pulse_core::pool`], the code `loom-tests/` model-checks; this file only
+//! starts the threads that run it and says what a probe is.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::thread::Scope;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, bounded, select};
+use crossbeam_channel::bounded;
 use pulse_core::model::{Ledger, SetupError, Sink};
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
+use pulse_core::pool::{Pool, Producer, collect, dispatch, work};
 use pulse_core::result::{Outcome, ProbeResult};
 use pulse_core::shutdown::Shutdown;
+use pulse_core::sync::Arc;
 
 use crate::io::Icmp;
 use crate::shutdown::Stop;
@@ -38,7 +43,7 @@ pub(crate) fn scan(
     plan: Arc<Plan>,
     shutdown: Shutdown,
     sink: &mut dyn Sink,
-    started: Instant,
+    started_at: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan)?;
     let workers = workers(&plan);
@@ -46,40 +51,52 @@ pub(crate) fn scan(
         plan: plan.clone(),
         stop: Stop::new(&shutdown),
         icmp,
-        started,
+        started: started_at,
     };
+    // The queues, both bounded to one item per worker (see `Pool`): the
+    // dispatcher is never more than one job per worker ahead, so at the
+    // trigger at most that many queued jobs are left for the workers to
+    // skip; and a slow sink makes workers wait instead of buffering.
+    let pool = Pool::<ProbeResult>::new(workers, &shutdown);
     // Every thread below is scoped: `scope` returns only once all of them
     // have been joined, whichever way the closure returns.
     let summary = std::thread::scope(|s| {
-        let ctx = &ctx;
-        // The queue. Bounded, so the dispatcher is never more than one job
-        // per worker ahead: when shutdown comes it stops, and at most that
-        // many queued jobs are left for the workers to skip. Unbounded, every
-        // target would already sit in the queue at once.
-        let (jobs_tx, jobs_rx) = bounded::<usize>(workers);
-        // Bounded: at most one finished result per worker waits for the
-        // collector; beyond that, workers wait instead of buffering.
-        let (tx, rx) = bounded::<(usize, ProbeResult)>(workers);
-        for _ in 0..workers {
-            let (jobs, tx) = (jobs_rx.clone(), tx.clone());
-            spawn(s, "pulse-worker", move || worker(ctx, &jobs, &tx))?;
-        }
-        drop((jobs_rx, tx));
+        let (ctx, pool) = (&ctx, &pool);
         // Nothing is sent on `done`: the collector drops its sender once
         // every worker has finished, which tells the watchdog to stand down.
         let (done_tx, done_rx) = bounded::<()>(1);
-        spawn(s, "pulse-dispatch", move || {
-            dispatch(ctx, jobs_tx);
-            // Dispatch is over (all jobs queued, or shutdown): the same
-            // thread now keeps watch for the end of the grace period.
-            ctx.stop.watch(&done_rx);
-        })?;
-        // The collector ends when the last sender (one per worker) is
-        // dropped, i.e. when every worker has returned: that is "all done".
-        let mut ledger = Ledger::new(&plan, sink, started);
-        for (index, result) in &rx {
-            ledger.record(index, result);
+        let spawned = (|| {
+            // Every producer is counted before any worker starts: the result
+            // queue closes when the count is back at zero (all workers gone).
+            let producers: Vec<Producer<_>> =
+                (0..workers).map(|_| Producer::new(&pool.results)).collect();
+            for results in producers {
+                spawn(s, "pulse-worker", move || worker(ctx, pool, &results))?;
+            }
+            spawn(s, "pulse-dispatch", move || {
+                // `pulse serve` spreads start times over the interval:
+                // each job is held back until it is due (a scan's `due` is
+                // its start, already past).
+                let due = |index| {
+                    let due = ctx.plan.due(index, ctx.started);
+                    due <= Instant::now() || ctx.stop.until(due)
+                };
+                dispatch(ctx.plan.len(), &pool.jobs, ctx.stop.shutdown(), due);
+                // Dispatch is over (all jobs queued, or shutdown): the same
+                // thread now keeps watch for the end of the grace period.
+                ctx.stop.watch(&done_rx);
+            })
+        })();
+        if let Err(e) = spawned {
+            // The workers already started are waiting for jobs: closing the
+            // queue sends them home, so `scope` can join them.
+            pool.jobs.close();
+            return Err(e);
         }
+        // The collector ends when the last worker has returned: that is
+        // "all done".
+        let mut ledger = Ledger::new(&plan, sink, started_at);
+        collect(&pool.results, |index, result| ledger.record(index, result));
         drop(done_tx);
         Ok(ledger.finish(shutdown.is_triggered(), Instant::now()))
     });
@@ -110,44 +127,12 @@ fn spawn<'scope>(
     }
 }
 
-/// Queue every target index in order, until the plan is exhausted or
-/// shutdown began. Returning drops `jobs`, which closes the queue: that is
-/// how the workers learn there is no more work.
-fn dispatch(ctx: &Ctx, jobs: Sender<usize>) {
-    for index in 0..ctx.plan.len() {
-        if ctx.stop.is_triggered() {
-            break;
-        }
-        // `pulse serve` spreads start times over the interval: hold the job
-        // back until it is due (a scan's `due` is its start, already past).
-        let due = ctx.plan.due(index, ctx.started);
-        if due > Instant::now() && !ctx.stop.until(due) {
-            break;
-        }
-        // The queue is full while every worker is busy; the trigger must
-        // still stop us at once, not when a worker next takes a job.
-        select! {
-            send(jobs, index) -> sent => if sent.is_err() { break },
-            recv(ctx.stop.triggered()) -> _ => break,
-        }
-    }
-}
-
-/// One worker: take the next target until none are left or shutdown began.
-fn worker(ctx: &Ctx, jobs: &Receiver<usize>, tx: &Sender<(usize, ProbeResult)>) {
+/// One worker: the core's [`work`] loop, with this model's probe.
+fn worker(ctx: &Ctx, pool: &Pool<ProbeResult>, results: &Producer<(usize, ProbeResult)>) {
     let mut buf = vec![0u8; 16 * 1024];
-    // `recv` fails once the queue is closed and empty.
-    while let Ok(index) = jobs.recv() {
-        // A job taken after the trigger is dropped, never started: the
-        // ledger reports it cancelled.
-        if ctx.stop.is_triggered() {
-            break;
-        }
-        let result = probe_one(ctx, index, &mut buf);
-        if tx.send((index, result)).is_err() {
-            break;
-        }
-    }
+    work(&pool.jobs, results, ctx.stop.shutdown(), |index| {
+        probe_one(ctx, index, &mut buf)
+    });
 }
 
 /// Probe one target; a panic anywhere in it becomes its result.

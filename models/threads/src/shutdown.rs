@@ -9,16 +9,20 @@
 //! which makes the blocked call return at once. Waits that are not socket
 //! calls (DNS, ICMP replies) are `select!`s that include [`Stop::drained`].
 //!
+//! The registry is the core's [`InFlight`], which `loom-tests/` checks:
+//! a socket registered and the drain cannot cross, so no probe is left
+//! blocked on a socket nobody will shut down.
+//!
 //! The channels are crossbeam channels used as broadcast signals: nothing is
 //! ever sent on them, and dropping the sender disconnects the channel, which
 //! every receiver sees, at once and for good, whenever it looks. A late
 //! receiver still sees it, which a one-off notification would not give.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select};
+use pulse_core::pool::InFlight;
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::sync::{Arc, Mutex};
@@ -26,28 +30,18 @@ use pulse_core::sync::{Arc, Mutex};
 /// Shutdown as the scan's threads observe it.
 pub struct Stop {
     shutdown: Shutdown,
-    /// Disconnects when the shutdown triggers: the dispatcher, blocked
-    /// handing a job to busy workers, selects on it to stop at once.
+    /// Disconnects when the shutdown triggers: the watchdog selects on it.
     triggered: Receiver<()>,
     /// Disconnects when the grace period ends: every probe waiting in a
     /// `select!` (DNS, ICMP) wakes and reports itself cancelled.
     drained: Receiver<()>,
-    /// The sockets in flight, and the sender of `drained`.
-    inflight: Mutex<InFlight>,
-}
-
-/// What the watchdog needs at the drain, under one lock so that the drain
-/// and a probe registering a new socket cannot cross: either the socket is
-/// registered first and gets shut down, or the registration sees the drain
-/// and the probe stops before connecting.
-struct InFlight {
-    /// The sending half of `drained`; dropped at the drain, so `None` means
-    /// "the grace period is over".
-    drain: Option<Sender<()>>,
-    /// A second reference to each open probe socket, by ticket number.
-    sockets: HashMap<u64, Arc<TcpStream>>,
-    /// The next ticket number (a `u64` does not wrap in any scan).
-    next: u64,
+    /// The sending half of `drained`, dropped at the drain.
+    drain: Mutex<Option<Sender<()>>>,
+    /// A second reference to each open probe socket. Registering a socket
+    /// and the drain take one lock, so they cannot cross: either the socket
+    /// is registered first and gets shut down, or the registration sees the
+    /// drain and the probe stops before connecting.
+    inflight: InFlight<Arc<TcpStream>>,
 }
 
 /// A socket's place in the registry; leaving it on drop, so that no path
@@ -69,12 +63,14 @@ impl Stop {
             shutdown: shutdown.clone(),
             triggered,
             drained,
-            inflight: Mutex::new(InFlight {
-                drain: Some(drain),
-                sockets: HashMap::new(),
-                next: 0,
-            }),
+            drain: Mutex::new(Some(drain)),
+            inflight: InFlight::new(),
         }
+    }
+
+    /// The core's shutdown handle this scan answers to.
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     /// Whether dispatch must stop.
@@ -93,11 +89,6 @@ impl Stop {
         }
     }
 
-    /// Disconnects when shutdown is triggered (for `select!`).
-    pub(crate) fn triggered(&self) -> &Receiver<()> {
-        &self.triggered
-    }
-
     /// Disconnects when shutdown was triggered and the grace period has
     /// passed (for `select!`).
     pub(crate) fn drained(&self) -> &Receiver<()> {
@@ -106,7 +97,7 @@ impl Stop {
 
     /// Whether the grace period is over: in-flight probes must stop.
     pub(crate) fn is_drained(&self) -> bool {
-        matches!(self.drained.try_recv(), Err(TryRecvError::Disconnected))
+        self.inflight.is_drained()
     }
 
     /// The watchdog: sleep until the trigger, then until the end of the
@@ -128,33 +119,29 @@ impl Stop {
 
     /// End the grace period now.
     fn drain(&self) {
-        let inflight = &mut *self.inflight.lock();
-        // First the flag (dropping the sender disconnects `drained`), then
-        // the sockets: a probe woken by the shutdown below finds the flag
-        // already set, and so reports `cancelled` instead of whatever error
-        // (or early end of stream) the dead socket gave it.
-        inflight.drain = None;
-        for stream in inflight.sockets.values() {
+        // First the broadcast (probes waiting in a `select!` wake), then the
+        // registry: it sets the flag `is_drained` reads before it shuts any
+        // socket down, so a probe woken by the shutdown finds the flag set
+        // and reports `cancelled` instead of whatever error (or early end of
+        // stream) the dead socket gave it.
+        drop(self.drain.lock().take());
+        self.inflight.drain(|stream| {
             // Wakes the thread blocked on this socket at once: a read sees
             // end of stream, a write fails, and a connect still waiting for
             // the SYN-ACK is aborted (Linux). The probe still owns its
             // reference and closes the socket as usual.
             let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+        });
     }
 
     /// Register a probe socket so the watchdog can reach it, before the
     /// first blocking call on it. Fails once the grace period is over: the
     /// probe must not start a connect nobody would cut off.
     pub(crate) fn track(&self, stream: &Arc<TcpStream>) -> io::Result<Tracked<'_>> {
-        let mut inflight = self.inflight.lock();
-        if inflight.drain.is_none() {
-            return Err(io::Error::other("the shutdown grace period is over"));
+        match self.inflight.track(stream.clone()) {
+            Ok(ticket) => Ok(Tracked { stop: self, ticket }),
+            Err(_) => Err(io::Error::other("the shutdown grace period is over")),
         }
-        let ticket = inflight.next;
-        inflight.next += 1;
-        inflight.sockets.insert(ticket, stream.clone());
-        Ok(Tracked { stop: self, ticket })
     }
 
     /// Why a probe cut off by the grace period was cancelled.
@@ -168,9 +155,8 @@ impl Stop {
 
 impl Drop for Tracked<'_> {
     fn drop(&mut self) {
-        let stream = self.stop.inflight.lock().sockets.remove(&self.ticket);
-        // Our reference is dropped here, outside the lock: if it is the last
-        // one, dropping it closes the socket, a system call.
-        drop(stream);
+        // Our reference is dropped here, outside the registry's lock: if it
+        // is the last one, dropping it closes the socket, a system call.
+        drop(self.stop.inflight.untrack(self.ticket));
     }
 }

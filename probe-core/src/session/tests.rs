@@ -2227,3 +2227,6 @@ fn https_to_http_redirect_clears_the_tls_version() {
     assert_eq!(http(&o).redirects, 1);
     assert_eq!(http(&o).tls_version, None, "the final hop was plain http");
 }
+
+// Property tests of the same sessions, fed hostile byte streams.
+mod proptests;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Model-check pulse's hand-written synchronization with loom (loom-tests/).
+#
+# Builds with `--cfg pulse_loom` (not plain `loom`: smol's dependencies read
+# that one), which swaps pulse_core::sync's std primitives for loom's, in a
+# target directory of its own so that it never invalidates the normal build.
+# Release mode: loom runs each test body once per interleaving, thousands of
+# times, and an optimised build does that several times faster.
+#
+# Every test states its preemption bound; the README's "Loom" section says
+# what is checked and what is out of reach. Extra arguments go to the test
+# binaries (e.g. `scripts/loom.sh broken --nocapture` prints the failing
+# interleavings loom finds in the deliberately broken variants).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export RUSTFLAGS="--cfg pulse_loom ${RUSTFLAGS:-}"
+export RUSTDOCFLAGS="--cfg pulse_loom ${RUSTDOCFLAGS:-}"
+export CARGO_TARGET_DIR="${PULSE_LOOM_TARGET_DIR:-$PWD/target/loom}"
+# loom's own defaults, spelt out: a failing model reports source locations.
+export LOOM_LOCATION=1
+
+start=$(date +%s)
+cargo test --release --locked -p pulse-loom-tests --tests -- "$@"
+echo "scripts/loom.sh: loom checks passed in $(($(date +%s) - start)) s (build included)"
