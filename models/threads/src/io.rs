@@ -301,11 +301,24 @@ impl Pinger {
 /// The one reader per socket: parse every packet, hand matching replies to
 /// their probes, ignore everything else (other programs' pings, our own
 /// requests seen on loopback, corrupt packets).
+///
+/// It peeks at the sender and then reads the datagram, rather than one
+/// `recv_from`: `Icmp::close` wakes this thread with `shutdown(2)`, and the
+/// wake-up returns no datagram and a truncated address, which std's
+/// `recv_from` turns into a panic (an assertion on the address length)
+/// where socket2's `peek_sender` returns an address that is not a socket
+/// address. Only this thread reads the socket, so the datagram `recv`
+/// takes is the one whose sender was peeked.
 fn read_replies(pinger: &Pinger) {
     let mut buf = vec![0u8; 2048];
+    let socket = SockRef::from(&pinger.socket);
     while !pinger.closing.load(Ordering::Acquire) {
-        let (n, from) = match pinger.socket.recv_from(&mut buf) {
-            Ok(v) => v,
+        let from = match socket.peek_sender() {
+            Ok(addr) => match addr.as_socket() {
+                Some(from) => from,
+                // The wake-up from `close`: look at `closing` again.
+                None => continue,
+            },
             // The tick: nothing arrived; look at `closing` again.
             Err(e)
                 if matches!(
@@ -315,6 +328,13 @@ fn read_replies(pinger: &Pinger) {
             {
                 continue;
             }
+            Err(e) => {
+                tracing::debug!("ICMP recv: {e}");
+                continue;
+            }
+        };
+        let n = match pinger.socket.recv(&mut buf) {
+            Ok(n) => n,
             Err(e) => {
                 tracing::debug!("ICMP recv: {e}");
                 continue;
