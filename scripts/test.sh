@@ -67,7 +67,7 @@ http://name.invalid/
 TARGETS
 # ICMP needs a raw socket (root) or ping sockets; CI runs as root.
 if [ "$(id -u)" -eq 0 ]; then echo "icmp://127.0.0.1" >>"$tmp/targets.txt"; fi
-./target/debug/pulse scan --targets "$tmp/targets.txt" --output prom --timeout 2s >"$tmp/metrics.prom" || [ $? -eq 1 ]
+"${CARGO_TARGET_DIR:-target}/debug/pulse" scan --targets "$tmp/targets.txt" --output prom --timeout 2s >"$tmp/metrics.prom" || [ $? -eq 1 ]
 [ "$(grep -c '^probe_success' "$tmp/metrics.prom")" -eq "$(wc -l <"$tmp/targets.txt")" ]
 promtool check metrics <"$tmp/metrics.prom"
 echo "promtool check metrics: ok ($(wc -l <"$tmp/metrics.prom") lines)"
