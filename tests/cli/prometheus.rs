@@ -5,14 +5,14 @@
 //! Prometheus is Debian's package (scripts/test.sh installs it); without it
 //! the test is skipped with the reason printed.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pulse_fixtures::{Blackhole, HttpFixture, closed_port};
 
-use super::serve::{Serve, get, promtool_check, sample};
+use super::serve::{Serve, get, sample};
 use super::util::*;
 
 /// A Prometheus server on loopback with its own config and storage, killed on drop.
@@ -34,15 +34,6 @@ fn prometheus_binary() -> Option<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Prometheus {

@@ -2,7 +2,6 @@
 //! config in a temporary directory (skipped, with the reason printed, when
 //! nginx is not installed; scripts/test.sh installs it).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,12 +40,8 @@ fn start_nginx() -> Option<Nginx> {
     let d = dir.path().display();
     std::fs::create_dir_all(dir.path().join("html")).unwrap();
     std::fs::write(dir.path().join("html/ok"), "pulse via nginx: ok\n").unwrap();
-    // An ephemeral port that was free a moment ago; nginx binds it next.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // nginx binds it next.
+    let port = free_port();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
 error_log {d}/error.log warn;

@@ -247,36 +247,7 @@ fn prom_output_passes_promtool() {
         http.url("/status/500")
     )));
     assert!(text.contains("pulse_build_info{version=\""));
-    if which("promtool") {
-        let mut child = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let res = child.wait_with_output().unwrap();
-        assert!(
-            res.status.success() && res.stdout.is_empty() && res.stderr.is_empty(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&res.stdout),
-            String::from_utf8_lossy(&res.stderr)
-        );
-    } else {
-        eprintln!("skipped promtool check: promtool not installed (scripts/test.sh installs it)");
-    }
-}
-
-fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    promtool_check(&text);
 }
 
 #[test]

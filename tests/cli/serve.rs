@@ -101,12 +101,7 @@ impl Serve {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
+        signal(self.child.id(), sig);
     }
 
     /// Wait for the process to exit (at most `limit`); its exit code.
@@ -184,34 +179,6 @@ pub fn successes(metrics: &str) -> Vec<(String, f64)> {
 
 fn rounds(m: &str) -> f64 {
     sample(m, "pulse_rounds_total").unwrap_or(0.0)
-}
-
-/// `promtool check metrics` on `text`: passes with no lint at all.
-/// Skipped (printed) when promtool is not installed.
-pub fn promtool_check(text: &str) {
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        println!("skipped promtool: not installed (scripts/test.sh installs prometheus)");
-        return;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Serves the latest results with blackbox names and its own figures, on

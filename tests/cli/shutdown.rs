@@ -9,15 +9,6 @@ use pulse_fixtures::HttpFixture;
 
 use super::util::*;
 
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 /// Start a 2,000-target scan against `path`, signal it after `after`, and
 /// return (output, time from signal to exit).
 fn interrupted_scan(
