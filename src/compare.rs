@@ -23,6 +23,7 @@ use serde::Serialize;
 use wait4::Wait4;
 
 use crate::farm::{farm_options, load_scenario};
+use crate::markup::escape;
 use crate::{CompareArgs, EXIT_DOWN, EXIT_SETUP, EXIT_UP, EXIT_USAGE, Runtime, fail};
 
 /// One model's run, as measured.
@@ -551,7 +552,7 @@ fn chart(r: &CompareReport) -> String {
     let _ = writeln!(
         svg,
         r#"<text x="8" y="20" font-size="14" font-weight="bold">pulse compare: {} ({} hosts, {} workers)</text>"#,
-        xml(&r.scenario.name),
+        escape(&r.scenario.name),
         r.scenario.hosts,
         r.workers
     );
@@ -561,7 +562,7 @@ fn chart(r: &CompareReport) -> String {
             svg,
             r#"<text x="8" y="{}" font-weight="bold">{}</text>"#,
             top + 16.0,
-            xml(title)
+            escape(title)
         );
         let max = r
             .summary
@@ -582,7 +583,7 @@ fn chart(r: &CompareReport) -> String {
                 svg,
                 r#"<text x="8" y="{}">{}</text>"#,
                 y + 14.0,
-                xml(m.runtime)
+                escape(m.runtime)
             );
             let _ = writeln!(
                 svg,
@@ -605,11 +606,4 @@ fn chart(r: &CompareReport) -> String {
     }
     svg.push_str("</svg>\n");
     svg
-}
-
-/// Escape text for SVG.
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

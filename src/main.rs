@@ -4,6 +4,7 @@
 
 mod compare;
 mod farm;
+mod markup;
 mod scan;
 mod serve;
 

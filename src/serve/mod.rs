@@ -419,7 +419,6 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             state: state.clone(),
             config: config.clone(),
             completed,
-            up: 0,
         };
         let outcome = run(config.plan.clone(), shutdown, &mut sink);
         let took = started.elapsed();
@@ -428,11 +427,10 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
         match outcome {
             Ok(report) => {
                 succeeded = true;
-                let complete = !report.summary.interrupted;
-                state.end_round(complete.then_some((took, config.plan.len(), sink.up)));
+                let (up, complete) = (report.summary.up, !report.summary.interrupted);
+                state.end_round(complete.then_some((took, config.plan.len(), up)));
                 tracing::info!(
-                    "round {done}: {} of {} up, {:.3}s, resident {}{}",
-                    sink.up,
+                    "round {done}: {up} of {} up, {:.3}s, resident {}{}",
                     config.plan.len(),
                     took.as_secs_f64(),
                     mib(rss),

@@ -22,6 +22,8 @@ use pulse_core::result::{ErrorKind, Kind, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::Target;
 
+use crate::markup::escape;
+
 /// Upper bounds of the queue-wait histogram, in seconds.
 const QUEUE_WAIT_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0];
 /// Upper bounds of the round-duration histogram, in seconds.
@@ -518,12 +520,12 @@ impl State {
              <th>state</th><th>duration</th><th>checked</th><th>error</th></tr>\n",
             pulse_core::VERSION,
             self.info.runtime,
-            esc(&self.info.listen),
+            escape(&self.info.listen),
             pulse_core::session::fmt_duration(self.info.interval),
             shard,
             config.plan.len(),
             config.all.len(),
-            esc(&config.source),
+            escape(&config.source),
             up,
             down,
             pending,
@@ -555,31 +557,15 @@ impl State {
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td>\
                  <td>{duration}</td><td>{at}</td><td>{}</td></tr>",
-                esc(&t.text),
+                escape(&t.text),
                 t.kind.as_str(),
                 t.line,
-                esc(&error),
+                escape(&error),
             );
         }
         h.push_str("</table>\n</body></html>\n");
         h
     }
-}
-
-/// HTML-escape text for element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -673,15 +659,11 @@ pub(crate) struct RoundSink {
     pub(crate) state: Arc<State>,
     pub(crate) config: Arc<Config>,
     pub(crate) completed: Arc<AtomicUsize>,
-    pub(crate) up: usize,
 }
 
 impl Sink for RoundSink {
     fn accept(&mut self, index: usize, result: ProbeResult) {
         self.completed.fetch_add(1, Ordering::Relaxed);
-        if result.success {
-            self.up += 1;
-        }
         self.state.record(&self.config, index, result);
     }
 }
