@@ -998,13 +998,20 @@ fn is_redirect(status: u16) -> bool {
 
 /// Resolve a `Location` header against the request URI (RFC 3986, enough of
 /// it for redirects: absolute, scheme-relative, absolute-path, relative-path).
+///
+/// A location that starts with a scheme (RFC 3986 §3.1) is absolute: it is
+/// followed only when that scheme is http or https and it parses with an
+/// authority. Anything else (`file:`, `mailto:`, `javascript:`, a broken
+/// `http://[::1`) is `None`, never retried as a path on the same server.
 pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if let Ok(u) = location.parse::<Uri>()
-        && u.scheme().is_some()
-    {
-        return matches!(u.scheme_str(), Some("http" | "https"))
-            .then_some(u)
+    if let Some(scheme) = scheme_of(location) {
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
+        return location
+            .parse::<Uri>()
+            .ok()
             .filter(|u| u.authority().is_some());
     }
     let scheme = base.scheme_str()?;
@@ -1032,6 +1039,20 @@ pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
         }
     };
     joined.parse().ok()
+}
+
+/// The scheme a URI reference starts with, if any: RFC 3986 §3.1's
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` followed by `:`. A reference
+/// whose first segment has a colon (`foo:bar`) is a scheme by this rule too,
+/// as RFC 3986 §4.2 says; `/a:b` and `./a:b` are not, since `/` and `.`
+/// cannot start a scheme.
+fn scheme_of(reference: &str) -> Option<&str> {
+    let (scheme, _) = reference.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let valid = first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
 }
 
 /// RFC 3986 §5.2.4 for an absolute path: drop `.` segments, and let `..`

@@ -1260,6 +1260,68 @@ fn redirect_to_an_unusable_location_is_protocol() {
     );
 }
 
+/// A `Location` with a scheme other than http(s) (RFC 3986: a letter, then
+/// letters, digits, `+`, `-` or `.`, then `:`), or one that does not parse,
+/// names nothing pulse can fetch: the probe ends as `protocol` with the one
+/// request it sent, instead of asking the same server for
+/// `GET /file:///etc/passwd`.
+#[test]
+fn redirect_to_a_non_http_scheme_is_protocol_and_sends_nothing_more() {
+    for location in [
+        "file:///etc/passwd",
+        "mailto:x@y",
+        "javascript:alert(1)",
+        "http://[::1",
+        "foo:bar",
+        "FILE:///etc/passwd",
+        "a+b.c-d:x",
+    ] {
+        let t0 = Instant::now();
+        let mut s = session("http://127.0.0.1:8080/a/b", t0);
+        connect(&mut s, "127.0.0.1:8080", t0);
+        let resp =
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+        let req = answer(&mut s, resp.as_bytes(), at(t0, 1));
+        assert_eq!(req.matches("GET ").count(), 1, "{location}: {req}");
+        assert_eq!(s.step(), Step::Done, "{location}: no second request");
+        let o = s.finish(at(t0, 1));
+        assert_eq!(
+            error_kind(&o),
+            Some(ErrorKind::Protocol),
+            "{location}: {o:?}"
+        );
+        assert_eq!(
+            message(&o),
+            format!("redirect to an unusable location {location:?}"),
+            "{location}"
+        );
+        assert_eq!(http(&o).redirects, 0, "{location}");
+        assert_eq!(http(&o).status_code, Some(302), "{location}");
+    }
+}
+
+/// A colon later in a relative reference is not a scheme: `/a:b` and
+/// `./a:b` are paths on the same server (RFC 3986 §4.2).
+#[test]
+fn colons_in_relative_paths_are_still_paths() {
+    let base = "http://127.0.0.1:8080/d/e";
+    assert_eq!(
+        joined(base, "/a:b").as_deref(),
+        Some("http://127.0.0.1:8080/a:b")
+    );
+    assert_eq!(
+        joined(base, "./a:b").as_deref(),
+        Some("http://127.0.0.1:8080/d/a:b")
+    );
+    assert_eq!(
+        joined(base, "x/a:b").as_deref(),
+        Some("http://127.0.0.1:8080/d/x/a:b")
+    );
+    assert_eq!(joined(base, "file:///etc/passwd"), None);
+    assert_eq!(joined(base, "mailto:x@y"), None);
+    assert_eq!(joined(base, "http://[::1"), None);
+}
+
 // --------------------------------------------------- timeouts and cancels --
 
 #[test]
