@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Session};
 use crate::target::{Target, TargetError, TargetErrors};
@@ -26,6 +27,9 @@ pub struct Options {
     /// `start + spread * i / n`. Zero (the default, and `pulse scan`) starts
     /// every probe as soon as a worker is free. See [`Plan::due`].
     pub spread: Duration,
+    /// Where redirects may lead: anywhere for `pulse scan` (the default),
+    /// only to configured targets for `pulse serve` (see [`RedirectPolicy`]).
+    pub redirects: RedirectPolicy,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -38,6 +42,7 @@ impl Default for Options {
             timeout: Duration::from_secs(5),
             body_cap: DEFAULT_BODY_CAP,
             spread: Duration::ZERO,
+            redirects: RedirectPolicy::Any,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -188,6 +193,7 @@ impl Plan {
             );
         }
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
+            .with_redirects(self.options.redirects.clone())
     }
 
     /// The result for target `index` from its outcome and queue wait.

@@ -36,6 +36,7 @@ use ureq_proto::client::{
     state::{RecvBody, RecvResponse},
 };
 
+use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
 use crate::target::{StatusSet, Target};
 
@@ -50,6 +51,12 @@ pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
 
 /// The `User-Agent` pulse sends, so operators can find probes in their logs.
 const USER_AGENT: &str = concat!("pulse/", env!("CARGO_PKG_VERSION"));
+
+/// Why a redirect hop was refused, and how to allow it. The flags are
+/// `pulse serve`'s, the only command that narrows the policy.
+const REFUSED_HOP: &str = "not a configured target (pulse serve follows redirects only to the \
+     hosts and ports of its configured targets; allow more with --allow-redirect-host \
+     HOST[:PORT] or --allow-any-redirect)";
 
 /// What the model must do next for this session.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,6 +144,11 @@ pub struct Session {
 /// The HTTP(S) side of a session.
 struct HttpExchange {
     uri: Uri,
+    /// The target's own URI: the redirect policy always lets a hop stay on
+    /// its host and port, wherever earlier hops went.
+    origin: Uri,
+    /// Where redirects may lead (serve narrows it; scan follows any).
+    redirect_policy: RedirectPolicy,
     tls_config: Arc<rustls::ClientConfig>,
     expect: StatusSet,
     contains: Option<String>,
@@ -205,6 +217,8 @@ impl Session {
             let keep_body = h.contains.is_some() || h.matches.is_some();
             Box::new(HttpExchange {
                 uri: h.uri.clone(),
+                origin: h.uri.clone(),
+                redirect_policy: RedirectPolicy::Any,
                 tls_config: tls.clone().unwrap_or_else(crate::tls::verified),
                 expect: h.expect.clone(),
                 contains: h.contains.clone(),
@@ -248,6 +262,16 @@ impl Session {
         };
         s.begin_connection(now);
         s
+    }
+
+    /// Check every redirect hop against `policy` before following it; a
+    /// session follows any http(s) redirect until told otherwise. A refused
+    /// hop ends the probe as `protocol`, without connecting to it.
+    pub fn with_redirects(mut self, policy: RedirectPolicy) -> Session {
+        if let Some(h) = self.http.as_mut() {
+            h.redirect_policy = policy;
+        }
+        self
     }
 
     /// The probe kind.
@@ -834,6 +858,14 @@ impl HttpExchange {
                                     .and_then(|v| v.to_str().ok());
                                 if let Some(loc) = location {
                                     return match join_location(&self.uri, loc) {
+                                        Some(uri)
+                                            if !self.redirect_policy.allows(&self.origin, &uri) =>
+                                        {
+                                            Fed::Failed(ProbeError::new(
+                                                ErrorKind::Protocol,
+                                                format!("redirect to {uri} refused: {REFUSED_HOP}"),
+                                            ))
+                                        }
                                         Some(uri) => Fed::Redirect(uri),
                                         None => Fed::Failed(ProbeError::new(
                                             ErrorKind::Protocol,

@@ -6,6 +6,7 @@ mod compare;
 mod icmp;
 mod prometheus;
 mod real;
+mod redirects;
 mod runtimes;
 mod scan;
 pub(crate) mod serve;

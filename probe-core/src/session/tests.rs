@@ -1322,6 +1322,73 @@ fn colons_in_relative_paths_are_still_paths() {
     assert_eq!(joined(base, "http://[::1"), None);
 }
 
+/// A session with serve's policy: only the configured targets' hosts.
+fn serve_session(text: &str, configured: &[&str], t0: Instant) -> Session {
+    let targets: Vec<Target> = configured.iter().map(|t| target(t)).collect();
+    session(text, t0).with_redirects(crate::redirect::RedirectPolicy::configured(&targets, &[]))
+}
+
+/// Under serve's policy, a hop to a host and port that no configured target
+/// names is refused before any connection: the probe ends as `protocol`
+/// with the one request it sent, and says how to allow the hop.
+#[test]
+fn a_refused_hop_is_protocol_and_never_a_connection() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin, "http://127.0.0.1:7070/"], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9090/other\r\nContent-Length: 0\r\n\r\n",
+        at(t0, 1),
+    );
+    assert_eq!(s.step(), Step::Done, "no connection to the refused hop");
+    let o = s.finish(at(t0, 1));
+    assert_eq!(error_kind(&o), Some(ErrorKind::Protocol), "{o:?}");
+    assert_eq!(
+        message(&o),
+        "redirect to http://127.0.0.1:9090/other refused: not a configured target (pulse serve \
+         follows redirects only to the hosts and ports of its configured targets; allow more \
+         with --allow-redirect-host HOST[:PORT] or --allow-any-redirect)"
+    );
+    assert_eq!(http(&o).redirects, 0);
+    assert_eq!(http(&o).status_code, Some(302));
+    assert_eq!(o.address.as_deref(), Some("127.0.0.1:8080"));
+}
+
+/// Under serve's policy, a hop to the same server, then to another
+/// configured target, is followed; a later hop is still checked against the
+/// probe's own target and the list, not against the hop before it.
+#[test]
+fn allowed_hops_are_followed_and_each_hop_is_checked() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin, "http://127.0.0.1:7070/"], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:7070/c\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:7070", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: //127.0.0.1:9090/d\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    assert_eq!(s.step(), Step::Done);
+    let o = s.finish(t0);
+    assert_eq!(error_kind(&o), Some(ErrorKind::Protocol), "{o:?}");
+    assert!(message(&o).starts_with("redirect to http://127.0.0.1:9090/d refused"));
+    assert_eq!(http(&o).redirects, 2);
+}
+
 // --------------------------------------------------- timeouts and cancels --
 
 #[test]
