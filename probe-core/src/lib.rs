@@ -14,6 +14,7 @@
 //! - [`plan`]: the targets plus scan-wide options; builds each probe's session.
 //! - [`session`]: one probe as a sans-IO state machine (TCP, HTTP/1.1 via
 //!   ureq-proto, TLS via rustls, the ICMP step), classifying every outcome.
+//! - [`redact`]: target URLs as shown, with any password replaced.
 //! - [`redirect`]: which redirect hops a probe may follow (serve's allowlist).
 //! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
 //! - [`icmp`]: echo packet codec and the reply table shared by ICMP probes.
@@ -34,6 +35,7 @@ pub mod model;
 pub mod panic;
 pub mod plan;
 pub mod pool;
+pub mod redact;
 pub mod redirect;
 pub mod result;
 pub mod session;

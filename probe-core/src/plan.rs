@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Session};
@@ -200,7 +201,9 @@ impl Plan {
     pub fn result(&self, index: usize, outcome: Outcome, queue_wait: Duration) -> ProbeResult {
         let t = &self.targets[index];
         ProbeResult {
-            target: t.text.clone(),
+            // Shown everywhere (every encoder, serve's pages): never the
+            // password. The session still sends it.
+            target: redact_password(&t.text).into_owned(),
             kind: t.kind,
             line: t.line,
             success: outcome.success,

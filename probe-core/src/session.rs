@@ -36,6 +36,7 @@ use ureq_proto::client::{
     state::{RecvBody, RecvResponse},
 };
 
+use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
 use crate::target::{StatusSet, Target};
@@ -612,7 +613,7 @@ impl Session {
             body_bytes: h.body_bytes,
             body_truncated: h.truncated,
             tls_version: h.tls_version.clone(),
-            final_url: (h.redirects > 0).then(|| h.uri.to_string()),
+            final_url: (h.redirects > 0).then(|| redact_password(&h.uri.to_string()).into_owned()),
         });
         let icmp = match self.kind {
             Kind::Icmp => Some(self.icmp.clone().unwrap_or_default()),
@@ -863,13 +864,19 @@ impl HttpExchange {
                                         {
                                             Fed::Failed(ProbeError::new(
                                                 ErrorKind::Protocol,
-                                                format!("redirect to {uri} refused: {REFUSED_HOP}"),
+                                                format!(
+                                                    "redirect to {} refused: {REFUSED_HOP}",
+                                                    redact_password(&uri.to_string())
+                                                ),
                                             ))
                                         }
                                         Some(uri) => Fed::Redirect(uri),
                                         None => Fed::Failed(ProbeError::new(
                                             ErrorKind::Protocol,
-                                            format!("redirect to an unusable location {loc:?}"),
+                                            format!(
+                                                "redirect to an unusable location {:?}",
+                                                redact_password(loc)
+                                            ),
                                         )),
                                     };
                                 }

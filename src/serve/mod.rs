@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use pulse_core::encode::prom::{TargetLabels, write_targets};
 use pulse_core::model::Collect;
 use pulse_core::plan::{Options, Plan};
+use pulse_core::redact::redact_password;
 use pulse_core::redirect::{AllowedHost, RedirectPolicy};
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
@@ -249,9 +250,10 @@ impl Handlers {
                 return Response::text(
                     403,
                     format!(
-                        "target {text:?} is not in {}: pulse serve probes only its configured \
+                        "target {:?} is not in {}: pulse serve probes only its configured \
                          targets, so that it cannot be used to reach arbitrary hosts (start it \
                          with --allow-any-target to allow any)\n",
+                        redact_password(&text),
                         config.source
                     ),
                 );

@@ -3,6 +3,7 @@
 mod bad_input;
 mod check;
 mod compare;
+mod credentials;
 mod icmp;
 mod prometheus;
 mod real;

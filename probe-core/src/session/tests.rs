@@ -1389,6 +1389,65 @@ fn allowed_hops_are_followed_and_each_hop_is_checked() {
     assert_eq!(http(&o).redirects, 2);
 }
 
+/// Credentials in the target are sent as Basic auth on every hop to the
+/// same server, and never on the wire as text; `final_url` shows the user
+/// but not the password.
+#[test]
+fn credentials_are_sent_but_final_url_hides_the_password() {
+    let t0 = Instant::now();
+    let mut s = session("http://user:s3cret@127.0.0.1:8080/a", t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let first = answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let second = answer(&mut s, OK_5, t0);
+    for req in [&first, &second] {
+        let lower = req.to_ascii_lowercase();
+        // base64("user:s3cret")
+        assert!(
+            lower.contains("\r\nauthorization: basic dxnlcjpzm2nyzxq=\r\n"),
+            "{req}"
+        );
+        assert!(!req.contains("s3cret"), "{req}");
+    }
+    let o = s.finish(t0);
+    assert!(o.success, "{o:?}");
+    assert_eq!(
+        http(&o).final_url.as_deref(),
+        Some("http://user:<redacted>@127.0.0.1:8080/ok")
+    );
+}
+
+/// A refused or unusable hop's message never shows a password either.
+#[test]
+fn redirect_messages_hide_passwords() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://u:pw@127.0.0.1:9090/x\r\n\r\n",
+        t0,
+    );
+    let o = s.finish(t0);
+    assert!(
+        message(&o).starts_with("redirect to http://u:<redacted>@127.0.0.1:9090/x refused"),
+        "{o:?}"
+    );
+    let o = exchange(
+        origin,
+        &[b"HTTP/1.1 302 Found\r\nLocation: http://u:pw@[::1\r\n\r\n"],
+    );
+    assert_eq!(
+        message(&o),
+        "redirect to an unusable location \"http://u:<redacted>@[::1\""
+    );
+}
+
 // --------------------------------------------------- timeouts and cancels --
 
 #[test]
