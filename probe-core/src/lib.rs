@@ -21,6 +21,7 @@
 //! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
 //! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
 //! - [`panic`]: panic isolation for async probes.
+//! - [`percent`]: percent-encoding of the path and query pulse sends.
 //! - [`pool`]: the blocking pool's queues, dispatch / work / collect, and the
 //!   in-flight registry the drain cuts (loom-checked, see `loom-tests/`).
 //! - [`sync`]: the only source of locks and atomics (std, or loom under `--cfg pulse_loom`).
@@ -33,6 +34,7 @@ pub mod encode;
 pub mod icmp;
 pub mod model;
 pub mod panic;
+pub mod percent;
 pub mod plan;
 pub mod pool;
 pub mod redact;

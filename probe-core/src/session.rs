@@ -36,6 +36,7 @@ use ureq_proto::client::{
     state::{RecvBody, RecvResponse},
 };
 
+use crate::percent::encode_url;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
@@ -856,7 +857,10 @@ impl HttpExchange {
                                 let location = resp
                                     .headers()
                                     .get(http::header::LOCATION)
-                                    .and_then(|v| v.to_str().ok());
+                                    // UTF-8, not `to_str`'s visible ASCII:
+                                    // servers do send raw non-ASCII paths,
+                                    // which join_location then encodes.
+                                    .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
                                 if let Some(loc) = location {
                                     return match join_location(&self.uri, loc) {
                                         Some(uri)
@@ -1048,7 +1052,7 @@ pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
         if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
             return None;
         }
-        return location
+        return encode_url(location)
             .parse::<Uri>()
             .ok()
             .filter(|u| u.authority().is_some());
@@ -1077,7 +1081,8 @@ pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
             None => format!("{scheme}://{authority}{path}"),
         }
     };
-    joined.parse().ok()
+    // The location's own `"`, space or non-ASCII text is sent encoded.
+    encode_url(&joined).parse().ok()
 }
 
 /// The scheme a URI reference starts with, if any: RFC 3986 §3.1's

@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod compare;
 mod credentials;
+mod encoding;
 mod icmp;
 mod prometheus;
 mod real;

@@ -1875,6 +1875,42 @@ fn join_location_cases() {
     );
 }
 
+/// A Location's `"`, space, backslash or non-ASCII text is sent encoded;
+/// the base's own escapes are not encoded twice.
+#[test]
+fn join_location_percent_encodes_the_location() {
+    let base = "http://127.0.0.1:8080/d%20e/f";
+    assert_eq!(
+        joined(base, "r/a b\"c\\é?q=<x>").as_deref(),
+        Some("http://127.0.0.1:8080/d%20e/r/a%20b%22c%5C%C3%A9?q=%3Cx%3E")
+    );
+    assert_eq!(
+        joined(base, "http://h/a b").as_deref(),
+        Some("http://h/a%20b")
+    );
+    assert_eq!(
+        joined(base, "/%41%zz").as_deref(),
+        Some("http://127.0.0.1:8080/%41%25zz")
+    );
+}
+
+/// A Location sent as raw UTF-8 (not the visible ASCII RFC 9110 asks for,
+/// but servers do) is followed, encoded, rather than taken as no Location.
+#[test]
+fn a_raw_utf8_location_is_followed_encoded() {
+    let t0 = Instant::now();
+    let mut s = session("http://127.0.0.1:8080/a", t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        "HTTP/1.1 302 Found\r\nLocation: /é\r\nContent-Length: 0\r\n\r\n".as_bytes(),
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let req = answer(&mut s, OK_5, t0);
+    assert!(req.starts_with("GET /%C3%A9 HTTP/1.1\r\n"), "{req}");
+}
+
 /// RFC 3986 §5.2.2: a reference with only a query keeps the base path
 /// (`/a/b` + `?page=2` = `/a/b?page=2`), and §5.2.4: dot segments are
 /// removed (`/a/b` + `../x` = `/x`). join_location appends both to the base
