@@ -248,6 +248,16 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     allow_any_target: bool,
 
+    /// Also follow redirects to HOST (any port) or HOST:PORT; repeatable. By default a
+    /// redirect may go only to the host and port of a configured http(s) target (or the
+    /// http->https upgrade of one), so a configured server cannot send probes elsewhere.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = pulse_core::redirect::AllowedHost::parse)]
+    allow_redirect_host: Vec<pulse_core::redirect::AllowedHost>,
+
+    /// Follow redirects anywhere, as `pulse scan` does (implied by --allow-any-target).
+    #[arg(long)]
+    allow_any_redirect: bool,
+
     /// Stop after this many rounds (for soak runs and tests), printing memory figures.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: Option<u64>,

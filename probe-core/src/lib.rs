@@ -14,11 +14,14 @@
 //! - [`plan`]: the targets plus scan-wide options; builds each probe's session.
 //! - [`session`]: one probe as a sans-IO state machine (TCP, HTTP/1.1 via
 //!   ureq-proto, TLS via rustls, the ICMP step), classifying every outcome.
+//! - [`redact`]: target URLs as shown, with any password replaced.
+//! - [`redirect`]: which redirect hops a probe may follow (serve's allowlist).
 //! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
 //! - [`icmp`]: echo packet codec and the reply table shared by ICMP probes.
 //! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
 //! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
 //! - [`panic`]: panic isolation for async probes.
+//! - [`percent`]: percent-encoding of the path and query pulse sends.
 //! - [`pool`]: the blocking pool's queues, dispatch / work / collect, and the
 //!   in-flight registry the drain cuts (loom-checked, see `loom-tests/`).
 //! - [`sync`]: the only source of locks and atomics (std, or loom under `--cfg pulse_loom`).
@@ -31,8 +34,11 @@ pub mod encode;
 pub mod icmp;
 pub mod model;
 pub mod panic;
+pub mod percent;
 pub mod plan;
 pub mod pool;
+pub mod redact;
+pub mod redirect;
 pub mod result;
 pub mod session;
 pub mod shutdown;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::redact::redact_password;
+use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Session};
 use crate::target::{Target, TargetError, TargetErrors};
@@ -26,6 +28,9 @@ pub struct Options {
     /// `start + spread * i / n`. Zero (the default, and `pulse scan`) starts
     /// every probe as soon as a worker is free. See [`Plan::due`].
     pub spread: Duration,
+    /// Where redirects may lead: anywhere for `pulse scan` (the default),
+    /// only to configured targets for `pulse serve` (see [`RedirectPolicy`]).
+    pub redirects: RedirectPolicy,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -38,6 +43,7 @@ impl Default for Options {
             timeout: Duration::from_secs(5),
             body_cap: DEFAULT_BODY_CAP,
             spread: Duration::ZERO,
+            redirects: RedirectPolicy::Any,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -188,13 +194,16 @@ impl Plan {
             );
         }
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
+            .with_redirects(self.options.redirects.clone())
     }
 
     /// The result for target `index` from its outcome and queue wait.
     pub fn result(&self, index: usize, outcome: Outcome, queue_wait: Duration) -> ProbeResult {
         let t = &self.targets[index];
         ProbeResult {
-            target: t.text.clone(),
+            // Shown everywhere (every encoder, serve's pages): never the
+            // password. The session still sends it.
+            target: redact_password(&t.text).into_owned(),
             kind: t.kind,
             line: t.line,
             success: outcome.success,

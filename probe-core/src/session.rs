@@ -36,6 +36,9 @@ use ureq_proto::client::{
     state::{RecvBody, RecvResponse},
 };
 
+use crate::percent::encode_url;
+use crate::redact::redact_password;
+use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
 use crate::target::{StatusSet, Target};
 
@@ -50,6 +53,12 @@ pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
 
 /// The `User-Agent` pulse sends, so operators can find probes in their logs.
 const USER_AGENT: &str = concat!("pulse/", env!("CARGO_PKG_VERSION"));
+
+/// Why a redirect hop was refused, and how to allow it. The flags are
+/// `pulse serve`'s, the only command that narrows the policy.
+const REFUSED_HOP: &str = "not a configured target (pulse serve follows redirects only to the \
+     hosts and ports of its configured targets; allow more with --allow-redirect-host \
+     HOST[:PORT] or --allow-any-redirect)";
 
 /// What the model must do next for this session.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,6 +146,11 @@ pub struct Session {
 /// The HTTP(S) side of a session.
 struct HttpExchange {
     uri: Uri,
+    /// The target's own URI: the redirect policy always lets a hop stay on
+    /// its host and port, wherever earlier hops went.
+    origin: Uri,
+    /// Where redirects may lead (serve narrows it; scan follows any).
+    redirect_policy: RedirectPolicy,
     tls_config: Arc<rustls::ClientConfig>,
     expect: StatusSet,
     contains: Option<String>,
@@ -205,6 +219,8 @@ impl Session {
             let keep_body = h.contains.is_some() || h.matches.is_some();
             Box::new(HttpExchange {
                 uri: h.uri.clone(),
+                origin: h.uri.clone(),
+                redirect_policy: RedirectPolicy::Any,
                 tls_config: tls.clone().unwrap_or_else(crate::tls::verified),
                 expect: h.expect.clone(),
                 contains: h.contains.clone(),
@@ -248,6 +264,16 @@ impl Session {
         };
         s.begin_connection(now);
         s
+    }
+
+    /// Check every redirect hop against `policy` before following it; a
+    /// session follows any http(s) redirect until told otherwise. A refused
+    /// hop ends the probe as `protocol`, without connecting to it.
+    pub fn with_redirects(mut self, policy: RedirectPolicy) -> Session {
+        if let Some(h) = self.http.as_mut() {
+            h.redirect_policy = policy;
+        }
+        self
     }
 
     /// The probe kind.
@@ -588,7 +614,7 @@ impl Session {
             body_bytes: h.body_bytes,
             body_truncated: h.truncated,
             tls_version: h.tls_version.clone(),
-            final_url: (h.redirects > 0).then(|| h.uri.to_string()),
+            final_url: (h.redirects > 0).then(|| redact_password(&h.uri.to_string()).into_owned()),
         });
         let icmp = match self.kind {
             Kind::Icmp => Some(self.icmp.clone().unwrap_or_default()),
@@ -831,13 +857,30 @@ impl HttpExchange {
                                 let location = resp
                                     .headers()
                                     .get(http::header::LOCATION)
-                                    .and_then(|v| v.to_str().ok());
+                                    // UTF-8, not `to_str`'s visible ASCII:
+                                    // servers do send raw non-ASCII paths,
+                                    // which join_location then encodes.
+                                    .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
                                 if let Some(loc) = location {
                                     return match join_location(&self.uri, loc) {
+                                        Some(uri)
+                                            if !self.redirect_policy.allows(&self.origin, &uri) =>
+                                        {
+                                            Fed::Failed(ProbeError::new(
+                                                ErrorKind::Protocol,
+                                                format!(
+                                                    "redirect to {} refused: {REFUSED_HOP}",
+                                                    redact_password(&uri.to_string())
+                                                ),
+                                            ))
+                                        }
                                         Some(uri) => Fed::Redirect(uri),
                                         None => Fed::Failed(ProbeError::new(
                                             ErrorKind::Protocol,
-                                            format!("redirect to an unusable location {loc:?}"),
+                                            format!(
+                                                "redirect to an unusable location {:?}",
+                                                redact_password(loc)
+                                            ),
                                         )),
                                     };
                                 }
@@ -998,13 +1041,20 @@ fn is_redirect(status: u16) -> bool {
 
 /// Resolve a `Location` header against the request URI (RFC 3986, enough of
 /// it for redirects: absolute, scheme-relative, absolute-path, relative-path).
+///
+/// A location that starts with a scheme (RFC 3986 §3.1) is absolute: it is
+/// followed only when that scheme is http or https and it parses with an
+/// authority. Anything else (`file:`, `mailto:`, `javascript:`, a broken
+/// `http://[::1`) is `None`, never retried as a path on the same server.
 pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
-    if let Ok(u) = location.parse::<Uri>()
-        && u.scheme().is_some()
-    {
-        return matches!(u.scheme_str(), Some("http" | "https"))
-            .then_some(u)
+    if let Some(scheme) = scheme_of(location) {
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
+        return encode_url(location)
+            .parse::<Uri>()
+            .ok()
             .filter(|u| u.authority().is_some());
     }
     let scheme = base.scheme_str()?;
@@ -1031,7 +1081,22 @@ pub fn join_location(base: &Uri, location: &str) -> Option<Uri> {
             None => format!("{scheme}://{authority}{path}"),
         }
     };
-    joined.parse().ok()
+    // The location's own `"`, space or non-ASCII text is sent encoded.
+    encode_url(&joined).parse().ok()
+}
+
+/// The scheme a URI reference starts with, if any: RFC 3986 §3.1's
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` followed by `:`. A reference
+/// whose first segment has a colon (`foo:bar`) is a scheme by this rule too,
+/// as RFC 3986 §4.2 says; `/a:b` and `./a:b` are not, since `/` and `.`
+/// cannot start a scheme.
+fn scheme_of(reference: &str) -> Option<&str> {
+    let (scheme, _) = reference.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let valid = first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
 }
 
 /// RFC 3986 §5.2.4 for an absolute path: drop `.` segments, and let `..`

@@ -676,6 +676,8 @@ fn parse_http(rest: &str, tls: bool) -> Result<Address, String> {
     };
     // A fragment is never sent to the server, so it is dropped here.
     let tail = tail.split_once('#').map_or(tail, |(t, _)| t);
+    // `"`, `\`, non-ASCII and the like are sent percent-encoded, not raw.
+    let tail = crate::percent::encode_path_query(tail);
     let slash = if tail.starts_with('/') { "" } else { "/" };
     let scheme = if tls { "https" } else { "http" };
     let uri = format!("{scheme}://{authority}{slash}{tail}")
@@ -1256,9 +1258,16 @@ mod tests {
     #[test]
     fn invalid_url_character() {
         assert_eq!(
-            err_line("  http://h/a<b"),
+            err_line("  http://h/a\u{1}b"),
             "t.txt:1:3: invalid URL: invalid uri character"
         );
+        // What HTTP only forbids raw is sent percent-encoded.
+        let t = one(r#"http://h/a<b"c\é?q="x""#);
+        assert_eq!(
+            http(&t).uri.to_string(),
+            "http://h/a%3Cb%22c%5C%C3%A9?q=%22x%22"
+        );
+        assert_eq!(t.text, r#"http://h/a<b"c\é?q="x""#);
     }
 
     #[test]

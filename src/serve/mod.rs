@@ -31,6 +31,8 @@ use std::time::{Duration, Instant, SystemTime};
 use pulse_core::encode::prom::{TargetLabels, write_targets};
 use pulse_core::model::Collect;
 use pulse_core::plan::{Options, Plan};
+use pulse_core::redact::redact_password;
+use pulse_core::redirect::{AllowedHost, RedirectPolicy};
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{Target, parse_target, parse_targets};
@@ -102,6 +104,13 @@ struct Loader {
     options: Options,
     interval: Duration,
     spread: Option<Duration>,
+    /// `--allow-redirect-host`: where redirects may go besides the
+    /// configured targets' hosts.
+    redirect_hosts: Vec<AllowedHost>,
+    /// `--allow-any-redirect`, or `--allow-any-target` (whoever may name any
+    /// target to `/probe` could name the hop itself, so refusing it would
+    /// protect nothing).
+    any_redirect: bool,
 }
 
 impl Loader {
@@ -117,6 +126,14 @@ impl Loader {
                 self.source
             )
         })?;
+        let mut options = self.options.clone();
+        // Every line of the file is a configured target, whichever shard
+        // probes it: a redirect to another shard's target is allowed.
+        options.redirects = if self.any_redirect {
+            RedirectPolicy::Any
+        } else {
+            RedirectPolicy::configured(&all, &self.redirect_hosts)
+        };
         let mine: Vec<Target> = all
             .iter()
             .filter(|t| self.shard.is_none_or(|s| s.keeps(t)))
@@ -131,14 +148,14 @@ impl Loader {
             cas.insert(p.to_path_buf(), bytes.clone());
             Ok(bytes)
         };
-        Plan::new(&self.source, all.clone(), self.options.clone(), &mut read)
+        Plan::new(&self.source, all.clone(), options.clone(), &mut read)
             .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
         let mut cached = |p: &Path| {
             cas.get(p)
                 .cloned()
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         };
-        let mut plan = Plan::new(&self.source, mine, self.options.clone(), &mut cached)
+        let mut plan = Plan::new(&self.source, mine, options, &mut cached)
             .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
         let longest = (0..plan.len())
             .map(|i| plan.timeout(i))
@@ -233,9 +250,10 @@ impl Handlers {
                 return Response::text(
                     403,
                     format!(
-                        "target {text:?} is not in {}: pulse serve probes only its configured \
+                        "target {:?} is not in {}: pulse serve probes only its configured \
                          targets, so that it cannot be used to reach arbitrary hosts (start it \
                          with --allow-any-target to allow any)\n",
+                        redact_password(&text),
                         config.source
                     ),
                 );
@@ -253,9 +271,12 @@ impl Handlers {
             timeout = timeout.min(budget);
         }
         target.timeout = Some(timeout);
+        // The rounds' redirect policy: an on-demand probe may not reach
+        // further than a scheduled one.
         let options = Options {
             workers: 1,
             timeout,
+            redirects: config.plan.options.redirects.clone(),
             ..Options::default()
         };
         // Only the bundles the file named: a target from a query string may
@@ -321,6 +342,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         },
         interval: args.interval,
         spread: args.spread,
+        redirect_hosts: args.allow_redirect_host.clone(),
+        any_redirect: args.allow_any_redirect || args.allow_any_target,
     };
     let config = match loader.load() {
         Ok(c) => c,

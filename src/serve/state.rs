@@ -18,6 +18,7 @@ use pulse_core::encode::prom::{
 };
 use pulse_core::model::Sink;
 use pulse_core::plan::Plan;
+use pulse_core::redact::redact_password;
 use pulse_core::result::{ErrorKind, Kind, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::Target;
@@ -557,7 +558,7 @@ impl State {
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td>\
                  <td>{duration}</td><td>{at}</td><td>{}</td></tr>",
-                escape(&t.text),
+                escape(&redact_password(&t.text)),
                 t.kind.as_str(),
                 t.line,
                 escape(&error),

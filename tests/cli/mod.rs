@@ -3,9 +3,12 @@
 mod bad_input;
 mod check;
 mod compare;
+mod credentials;
+mod encoding;
 mod icmp;
 mod prometheus;
 mod real;
+mod redirects;
 mod runtimes;
 mod scan;
 pub(crate) mod serve;

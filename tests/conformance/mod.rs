@@ -8,6 +8,7 @@
 //!
 //! Run one model's suite with `cargo nextest run -p pulse conformance::smol`.
 
+pub(crate) mod redirects;
 mod spread;
 mod suite;
 
@@ -15,7 +16,7 @@ mod suite;
 /// (each model's file below is that one line).
 macro_rules! conformance {
     ($run:path) => {
-        use super::{spread, suite};
+        use super::{redirects, spread, suite};
 
         const RUN: suite::RunFn = $run;
 
@@ -77,6 +78,16 @@ macro_rules! conformance {
         #[test]
         fn hostile_icmp_replies_are_ignored_until_the_deadline() {
             suite::hostile_icmp(RUN);
+        }
+
+        #[test]
+        fn serve_redirect_policy_refuses_unconfigured_hops() {
+            redirects::serve_policy(RUN);
+        }
+
+        #[test]
+        fn non_http_redirect_locations_are_protocol() {
+            redirects::non_http_locations(RUN);
         }
 
         #[test]

@@ -1260,6 +1260,194 @@ fn redirect_to_an_unusable_location_is_protocol() {
     );
 }
 
+/// A `Location` with a scheme other than http(s) (RFC 3986: a letter, then
+/// letters, digits, `+`, `-` or `.`, then `:`), or one that does not parse,
+/// names nothing pulse can fetch: the probe ends as `protocol` with the one
+/// request it sent, instead of asking the same server for
+/// `GET /file:///etc/passwd`.
+#[test]
+fn redirect_to_a_non_http_scheme_is_protocol_and_sends_nothing_more() {
+    for location in [
+        "file:///etc/passwd",
+        "mailto:x@y",
+        "javascript:alert(1)",
+        "http://[::1",
+        "foo:bar",
+        "FILE:///etc/passwd",
+        "a+b.c-d:x",
+    ] {
+        let t0 = Instant::now();
+        let mut s = session("http://127.0.0.1:8080/a/b", t0);
+        connect(&mut s, "127.0.0.1:8080", t0);
+        let resp =
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+        let req = answer(&mut s, resp.as_bytes(), at(t0, 1));
+        assert_eq!(req.matches("GET ").count(), 1, "{location}: {req}");
+        assert_eq!(s.step(), Step::Done, "{location}: no second request");
+        let o = s.finish(at(t0, 1));
+        assert_eq!(
+            error_kind(&o),
+            Some(ErrorKind::Protocol),
+            "{location}: {o:?}"
+        );
+        assert_eq!(
+            message(&o),
+            format!("redirect to an unusable location {location:?}"),
+            "{location}"
+        );
+        assert_eq!(http(&o).redirects, 0, "{location}");
+        assert_eq!(http(&o).status_code, Some(302), "{location}");
+    }
+}
+
+/// A colon later in a relative reference is not a scheme: `/a:b` and
+/// `./a:b` are paths on the same server (RFC 3986 §4.2).
+#[test]
+fn colons_in_relative_paths_are_still_paths() {
+    let base = "http://127.0.0.1:8080/d/e";
+    assert_eq!(
+        joined(base, "/a:b").as_deref(),
+        Some("http://127.0.0.1:8080/a:b")
+    );
+    assert_eq!(
+        joined(base, "./a:b").as_deref(),
+        Some("http://127.0.0.1:8080/d/a:b")
+    );
+    assert_eq!(
+        joined(base, "x/a:b").as_deref(),
+        Some("http://127.0.0.1:8080/d/x/a:b")
+    );
+    assert_eq!(joined(base, "file:///etc/passwd"), None);
+    assert_eq!(joined(base, "mailto:x@y"), None);
+    assert_eq!(joined(base, "http://[::1"), None);
+}
+
+/// A session with serve's policy: only the configured targets' hosts.
+fn serve_session(text: &str, configured: &[&str], t0: Instant) -> Session {
+    let targets: Vec<Target> = configured.iter().map(|t| target(t)).collect();
+    session(text, t0).with_redirects(crate::redirect::RedirectPolicy::configured(&targets, &[]))
+}
+
+/// Under serve's policy, a hop to a host and port that no configured target
+/// names is refused before any connection: the probe ends as `protocol`
+/// with the one request it sent, and says how to allow the hop.
+#[test]
+fn a_refused_hop_is_protocol_and_never_a_connection() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin, "http://127.0.0.1:7070/"], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9090/other\r\nContent-Length: 0\r\n\r\n",
+        at(t0, 1),
+    );
+    assert_eq!(s.step(), Step::Done, "no connection to the refused hop");
+    let o = s.finish(at(t0, 1));
+    assert_eq!(error_kind(&o), Some(ErrorKind::Protocol), "{o:?}");
+    assert_eq!(
+        message(&o),
+        "redirect to http://127.0.0.1:9090/other refused: not a configured target (pulse serve \
+         follows redirects only to the hosts and ports of its configured targets; allow more \
+         with --allow-redirect-host HOST[:PORT] or --allow-any-redirect)"
+    );
+    assert_eq!(http(&o).redirects, 0);
+    assert_eq!(http(&o).status_code, Some(302));
+    assert_eq!(o.address.as_deref(), Some("127.0.0.1:8080"));
+}
+
+/// Under serve's policy, a hop to the same server, then to another
+/// configured target, is followed; a later hop is still checked against the
+/// probe's own target and the list, not against the hop before it.
+#[test]
+fn allowed_hops_are_followed_and_each_hop_is_checked() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin, "http://127.0.0.1:7070/"], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:7070/c\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:7070", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: //127.0.0.1:9090/d\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    assert_eq!(s.step(), Step::Done);
+    let o = s.finish(t0);
+    assert_eq!(error_kind(&o), Some(ErrorKind::Protocol), "{o:?}");
+    assert!(message(&o).starts_with("redirect to http://127.0.0.1:9090/d refused"));
+    assert_eq!(http(&o).redirects, 2);
+}
+
+/// Credentials in the target are sent as Basic auth on every hop to the
+/// same server, and never on the wire as text; `final_url` shows the user
+/// but not the password.
+#[test]
+fn credentials_are_sent_but_final_url_hides_the_password() {
+    let t0 = Instant::now();
+    let mut s = session("http://user:s3cret@127.0.0.1:8080/a", t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let first = answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n",
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let second = answer(&mut s, OK_5, t0);
+    for req in [&first, &second] {
+        let lower = req.to_ascii_lowercase();
+        // base64("user:s3cret")
+        assert!(
+            lower.contains("\r\nauthorization: basic dxnlcjpzm2nyzxq=\r\n"),
+            "{req}"
+        );
+        assert!(!req.contains("s3cret"), "{req}");
+    }
+    let o = s.finish(t0);
+    assert!(o.success, "{o:?}");
+    assert_eq!(
+        http(&o).final_url.as_deref(),
+        Some("http://user:<redacted>@127.0.0.1:8080/ok")
+    );
+}
+
+/// A refused or unusable hop's message never shows a password either.
+#[test]
+fn redirect_messages_hide_passwords() {
+    let t0 = Instant::now();
+    let origin = "http://127.0.0.1:8080/a";
+    let mut s = serve_session(origin, &[origin], t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        b"HTTP/1.1 302 Found\r\nLocation: http://u:pw@127.0.0.1:9090/x\r\n\r\n",
+        t0,
+    );
+    let o = s.finish(t0);
+    assert!(
+        message(&o).starts_with("redirect to http://u:<redacted>@127.0.0.1:9090/x refused"),
+        "{o:?}"
+    );
+    let o = exchange(
+        origin,
+        &[b"HTTP/1.1 302 Found\r\nLocation: http://u:pw@[::1\r\n\r\n"],
+    );
+    assert_eq!(
+        message(&o),
+        "redirect to an unusable location \"http://u:<redacted>@[::1\""
+    );
+}
+
 // --------------------------------------------------- timeouts and cancels --
 
 #[test]
@@ -1685,6 +1873,42 @@ fn join_location_cases() {
         joined("https://h/a", "//g/x").as_deref(),
         Some("https://g/x")
     );
+}
+
+/// A Location's `"`, space, backslash or non-ASCII text is sent encoded;
+/// the base's own escapes are not encoded twice.
+#[test]
+fn join_location_percent_encodes_the_location() {
+    let base = "http://127.0.0.1:8080/d%20e/f";
+    assert_eq!(
+        joined(base, "r/a b\"c\\é?q=<x>").as_deref(),
+        Some("http://127.0.0.1:8080/d%20e/r/a%20b%22c%5C%C3%A9?q=%3Cx%3E")
+    );
+    assert_eq!(
+        joined(base, "http://h/a b").as_deref(),
+        Some("http://h/a%20b")
+    );
+    assert_eq!(
+        joined(base, "/%41%zz").as_deref(),
+        Some("http://127.0.0.1:8080/%41%25zz")
+    );
+}
+
+/// A Location sent as raw UTF-8 (not the visible ASCII RFC 9110 asks for,
+/// but servers do) is followed, encoded, rather than taken as no Location.
+#[test]
+fn a_raw_utf8_location_is_followed_encoded() {
+    let t0 = Instant::now();
+    let mut s = session("http://127.0.0.1:8080/a", t0);
+    connect(&mut s, "127.0.0.1:8080", t0);
+    answer(
+        &mut s,
+        "HTTP/1.1 302 Found\r\nLocation: /é\r\nContent-Length: 0\r\n\r\n".as_bytes(),
+        t0,
+    );
+    connect(&mut s, "127.0.0.1:8080", t0);
+    let req = answer(&mut s, OK_5, t0);
+    assert!(req.starts_with("GET /%C3%A9 HTTP/1.1\r\n"), "{req}");
 }
 
 /// RFC 3986 §5.2.2: a reference with only a query keeps the base path
