@@ -24,6 +24,7 @@
 //! - [`percent`]: percent-encoding of the path and query pulse sends.
 //! - [`pool`]: the blocking pool's queues, dispatch / work / collect, and the
 //!   in-flight registry the drain cuts (loom-checked, see `loom-tests/`).
+//! - [`time`]: deadline arithmetic that saturates instead of panicking.
 //! - [`sync`]: the only source of locks and atomics (std, or loom under `--cfg pulse_loom`).
 //!
 //! # Out of scope
@@ -44,6 +45,7 @@ pub mod session;
 pub mod shutdown;
 pub mod sync;
 pub mod target;
+pub mod time;
 pub mod tls;
 
 /// pulse's version, for outputs and the build-info metric.

@@ -121,7 +121,7 @@ impl Plan {
             tls.push(Some(config));
         }
         if !errors.is_empty() {
-            return Err(TargetErrors(errors));
+            return Err(TargetErrors::from_vec(errors));
         }
         Ok(Plan {
             targets,
@@ -171,7 +171,10 @@ impl Plan {
             return started;
         }
         // index < n, and n is far below 2^53: the ratio is exact enough.
-        started + self.options.spread.mul_f64(index as f64 / n as f64)
+        crate::time::deadline(
+            started,
+            self.options.spread.mul_f64(index as f64 / n as f64),
+        )
     }
 
     /// Probes started so far: sessions created by [`Plan::session`], which

@@ -121,7 +121,8 @@ impl Shutdown {
 
     /// The instant in-flight probes must be finished by, once triggered.
     pub fn drain_deadline(&self) -> Option<Instant> {
-        self.triggered_at().map(|t| t + self.inner.grace)
+        self.triggered_at()
+            .map(|t| crate::time::deadline(t, self.inner.grace))
     }
 
     /// Run `cb` once, when the trigger happens (at once if it already has).

@@ -139,33 +139,97 @@ pub struct TargetError {
 }
 
 impl fmt::Display for TargetError {
+    /// Control characters in the file name or the message (which may quote
+    /// the line) are written as escapes, so that a targets file cannot drive
+    /// the terminal the errors are printed on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (file, message) = (escape_controls(&self.file), escape_controls(&self.message));
         if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
+            write!(f, "{file}: {message}")
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
+            write!(f, "{file}:{}:{}: {message}", self.line, self.column)
         }
     }
 }
 
+/// `s` with every control character (ESC, NUL, CR, ...; tab included)
+/// written as a Rust-style escape (`\u{1b}`, `\0`, `\r`, `\t`), and
+/// everything else, non-ASCII included, as it is.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl std::error::Error for TargetError {}
 
-/// Every problem found in a targets file, in line order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetErrors(pub Vec<TargetError>);
+/// Every problem found in a targets file, in line order: the first
+/// [`TargetErrors::KEPT`] in full, and a count of all of them.
+///
+/// Only the first few are kept because a file of 200,000 bad lines (a
+/// binary, the wrong file) would otherwise print 200,000 messages and hold
+/// them all in memory; the first screenful says what is wrong, and the
+/// total says how much.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetErrors {
+    /// The first errors, in line order, at most [`TargetErrors::KEPT`].
+    pub errors: Vec<TargetError>,
+    /// How many errors there were in all (at least `errors.len()`).
+    pub total: usize,
+}
+
+impl TargetErrors {
+    /// Errors kept (and printed) in full; the rest are only counted.
+    pub const KEPT: usize = 20;
+
+    /// These errors (all kept, even beyond [`TargetErrors::KEPT`]).
+    pub fn from_vec(errors: Vec<TargetError>) -> Self {
+        TargetErrors {
+            total: errors.len(),
+            errors,
+        }
+    }
+
+    /// Count `e`, and keep it if fewer than [`TargetErrors::KEPT`] are kept.
+    pub fn push(&mut self, e: TargetError) {
+        self.total += 1;
+        if self.errors.len() < Self::KEPT {
+            self.errors.push(e);
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
 
 impl fmt::Display for TargetErrors {
-    /// One error per line, no trailing newline, like a compiler's output.
+    /// One error per line, no trailing newline, like a compiler's output;
+    /// then, if some were only counted, a line saying how many.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{e}")?;
+        }
+        let more = self.total.saturating_sub(self.errors.len());
+        if more > 0 {
+            write!(
+                f,
+                "\n... and {more} more error(s) not shown ({} in all)",
+                self.total
+            )?;
         }
         Ok(())
     }
@@ -185,7 +249,7 @@ pub fn parse_targets(file: &str, input: &[u8]) -> Result<Vec<Target>, TargetErro
     let file = if file == "-" { "<stdin>" } else { file };
     let input = input.strip_prefix(BOM).unwrap_or(input);
     let mut targets = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = TargetErrors::default();
     let error = |line, column, message| TargetError {
         file: file.to_owned(),
         line,
@@ -213,11 +277,11 @@ pub fn parse_targets(file: &str, input: &[u8]) -> Result<Vec<Target>, TargetErro
         }
     }
     if !errors.is_empty() {
-        return Err(TargetErrors(errors));
+        return Err(errors);
     }
     if targets.is_empty() {
         let message = "no targets (the file is empty or holds only comments)".to_owned();
-        return Err(TargetErrors(vec![error(0, 0, message)]));
+        return Err(TargetErrors::from_vec(vec![error(0, 0, message)]));
     }
     Ok(targets)
 }
@@ -240,7 +304,20 @@ pub fn parse_target(text: &str) -> Result<Target, TargetError> {
     }
 }
 
-/// Parse a duration like "2s", "500ms", "1m30s", "1.5s" (humantime plus decimal seconds). Zero is an error. Used by the CLI for --timeout too.
+/// The longest duration pulse accepts from any source: `timeout=`, every
+/// duration flag (`--timeout`, `--grace`, `--interval`, `--spread`) and
+/// serve's `X-Prometheus-Scrape-Timeout-Seconds`.
+///
+/// One day is longer than any probe, grace period or scrape interval an
+/// operator would set, and far enough below what `Instant + Duration` can
+/// hold that no deadline computed from it can overflow (an overflow
+/// panics: `timeout=18446744073709551615s` once made every probe
+/// `panicked`).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Parse a duration like "2s", "500ms", "1m30s", "1.5s" (humantime plus
+/// decimal seconds). Zero is an error, and so is anything longer than
+/// [`MAX_DURATION`]. Used by the CLI for every duration flag too.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     const EXAMPLES: &str = "examples: 2s, 500ms, 1m30s, 1.5s";
     let s = s.trim();
@@ -257,6 +334,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     if duration.is_zero() {
         return Err(format!("duration `{s}` must be greater than zero"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!("duration `{s}` is longer than the maximum, 24h"));
     }
     Ok(duration)
 }
@@ -432,6 +512,21 @@ struct Options {
 
 /// Parses one line; `Ok(None)` for a blank or comment-only line.
 fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
+    // A control character has no business in a target, and one that got
+    // into a label, a message or a terminal could drive it (ESC) or cut a
+    // line short (NUL, CR). Tab is whitespace, a field separator.
+    if let Some((column, c)) = (1..)
+        .zip(line.chars())
+        .find(|&(_, c)| c.is_control() && c != '\t')
+    {
+        return Err(LineError {
+            column,
+            message: format!(
+                "control character U+{:04X} is not allowed in a targets file",
+                u32::from(c)
+            ),
+        });
+    }
     let mut cur = Cursor::new(line);
     cur.skip_whitespace();
     if cur.at_end() {
@@ -1102,7 +1197,7 @@ mod tests {
         };
         assert_eq!(
             e,
-            TargetErrors(vec![TargetError {
+            TargetErrors::from_vec(vec![TargetError {
                 file: "<stdin>".to_owned(),
                 line: 2,
                 column: 3,
@@ -1258,8 +1353,8 @@ mod tests {
     #[test]
     fn invalid_url_character() {
         assert_eq!(
-            err_line("  http://h/a\u{1}b"),
-            "t.txt:1:3: invalid URL: invalid uri character"
+            err_line("  http://h/a b\u{7f}c"),
+            "t.txt:1:15: control character U+007F is not allowed in a targets file"
         );
         // What HTTP only forbids raw is sent percent-encoded.
         let t = one(r#"http://h/a<b"c\é?q="x""#);
@@ -1351,7 +1446,7 @@ mod tests {
         let Err(e) = parse_targets("-", b"") else {
             panic!("expected an error");
         };
-        assert_eq!(e.0[0].line, 0);
+        assert_eq!(e.errors[0].line, 0);
         assert_eq!(
             e.to_string(),
             "<stdin>: no targets (the file is empty or holds only comments)"
@@ -1403,6 +1498,75 @@ mod tests {
         assert_eq!(
             parse_duration("1.0000000001s"),
             Err("invalid duration `1.0000000001s`: at most 9 decimal places (1ns)".to_owned())
+        );
+    }
+
+    #[test]
+    fn durations_have_a_maximum() {
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("86400.0s"), Ok(MAX_DURATION));
+        for huge in [
+            "24h 1ns",
+            "86400.000000001s",
+            "18446744073709551615s",
+            "18446744073709551615.5s",
+            "1000000000years",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(
+                e.contains("longer than the maximum, 24h") || e.contains("too large"),
+                "{huge}: {e}"
+            );
+        }
+        assert_eq!(
+            err_line("tcp://h:1 timeout=18446744073709551615s"),
+            "t.txt:1:11: option `timeout`: duration `18446744073709551615s` is longer than \
+             the maximum, 24h"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_escaped() {
+        assert_eq!(
+            err_line("http://h/a\u{1b}[2Jb"),
+            "t.txt:1:11: control character U+001B is not allowed in a targets file"
+        );
+        assert_eq!(
+            err_line("h:1 contains=\"a\0b\""),
+            "t.txt:1:16: control character U+0000 is not allowed in a targets file"
+        );
+        // Tab is a field separator, not an error.
+        assert_eq!(
+            one("tcp://h:1\ttimeout=2s").timeout,
+            Some(Duration::from_secs(2))
+        );
+        // Whatever reaches a message is escaped when printed.
+        let e = TargetError {
+            file: "evil\u{1b}]0;x\u{7}.txt".to_owned(),
+            line: 1,
+            column: 1,
+            message: "bad `\u{1b}[31m`".to_owned(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "evil\\u{1b}]0;x\\u{7}.txt:1:1: bad `\\u{1b}[31m`"
+        );
+    }
+
+    #[test]
+    fn only_the_first_errors_are_kept_but_all_are_counted() {
+        let input = "bogus://x\n".repeat(200_000);
+        let Err(e) = parse_targets("t.txt", input.as_bytes()) else {
+            panic!("expected errors");
+        };
+        assert_eq!(e.total, 200_000);
+        assert_eq!(e.errors.len(), TargetErrors::KEPT);
+        assert_eq!(e.errors[19].line, 20);
+        let text = e.to_string();
+        assert_eq!(text.lines().count(), TargetErrors::KEPT + 1);
+        assert!(
+            text.ends_with("... and 199980 more error(s) not shown (200000 in all)"),
+            "{text}"
         );
     }
 }

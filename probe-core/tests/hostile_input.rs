@@ -136,8 +136,8 @@ proptest! {
     fn the_parser_never_panics_on_any_bytes(input in prop::collection::vec(any::<u8>(), 0..400)) {
         let lines = input.split(|&b| b == b'\n').count();
         if let Err(errors) = parse_targets("fuzz", &input) {
-            prop_assert!(!errors.0.is_empty());
-            for e in &errors.0 {
+            prop_assert!(!errors.is_empty());
+            for e in &errors.errors {
                 prop_assert!(e.line <= lines, "{e}");
                 prop_assert!(e.line == 0 || e.column >= 1, "{e}");
             }

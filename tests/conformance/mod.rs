@@ -8,6 +8,7 @@
 //!
 //! Run one model's suite with `cargo nextest run -p pulse conformance::smol`.
 
+mod limits;
 pub(crate) mod redirects;
 mod spread;
 mod suite;
@@ -16,7 +17,7 @@ mod suite;
 /// (each model's file below is that one line).
 macro_rules! conformance {
     ($run:path) => {
-        use super::{redirects, spread, suite};
+        use super::{limits, redirects, spread, suite};
 
         const RUN: suite::RunFn = $run;
 
@@ -88,6 +89,16 @@ macro_rules! conformance {
         #[test]
         fn non_http_redirect_locations_are_protocol() {
             redirects::non_http_locations(RUN);
+        }
+
+        #[test]
+        fn a_huge_timeout_is_a_deadline_that_never_comes() {
+            limits::a_huge_timeout_is_a_deadline_that_never_comes(RUN);
+        }
+
+        #[test]
+        fn a_huge_grace_period_saturates() {
+            limits::a_huge_grace_period_saturates(RUN);
         }
 
         #[test]

@@ -6,6 +6,7 @@ use async_std::net::TcpStream;
 use futures_lite::future;
 use pulse_core::result::Outcome;
 use pulse_core::session::Session;
+use pulse_core::time::deadline;
 
 use crate::io::{Icmp, close, drive};
 use crate::shutdown::Stop;
@@ -34,7 +35,7 @@ pub(crate) async fn with_timeout(
     icmp: Option<&Icmp>,
     buf: &mut [u8],
 ) -> Outcome {
-    let remaining = (start + limit).saturating_duration_since(Instant::now());
+    let remaining = deadline(start, limit).saturating_duration_since(Instant::now());
     // The connection lives out here, not inside `drive`, so that after a
     // timeout or cancel we still hold it and can close it with a reset.
     let mut stream: Option<TcpStream> = None;

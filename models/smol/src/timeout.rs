@@ -33,7 +33,7 @@ pub(crate) async fn with_timeout(
     icmp: Option<&Icmp>,
     buf: &mut [u8],
 ) -> Outcome {
-    let deadline = start + limit;
+    let deadline = pulse_core::time::deadline(start, limit);
     // The connection lives out here, not inside `drive`, so that after a
     // timeout or cancel we still hold it and can close it with a reset.
     let mut stream: Option<Async<TcpStream>> = None;

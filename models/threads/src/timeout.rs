@@ -109,7 +109,7 @@ pub fn with_timeout(
     buf: &mut [u8],
 ) -> Outcome {
     let deadline = Deadline {
-        at: start + limit,
+        at: pulse_core::time::deadline(start, limit),
         stop,
     };
     // The connection lives out here, not inside `drive`, so that after a

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use pulse_core::result::Outcome;
 use pulse_core::session::Session;
+use pulse_core::time::deadline;
 use tokio::net::TcpStream;
 
 use crate::io::{Icmp, close, drive};
@@ -29,7 +30,7 @@ pub(crate) async fn with_timeout(
     icmp: Option<&Icmp>,
     buf: &mut [u8],
 ) -> Outcome {
-    let deadline = tokio::time::Instant::from_std(start + limit);
+    let deadline = tokio::time::Instant::from_std(deadline(start, limit));
     // The connection lives out here, not inside `drive`, so that after a
     // timeout or cancel we still hold it and can close it with a reset.
     let mut stream: Option<TcpStream> = None;
