@@ -4,6 +4,7 @@
 
 mod compare;
 mod farm;
+mod input;
 mod markup;
 mod scan;
 mod serve;
@@ -27,6 +28,11 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_SETUP: u8 = 3;
 /// Interrupted by SIGINT/SIGTERM (the output is still complete).
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
+/// Stdout was closed before the output was written (`| head -1`): 128 +
+/// SIGPIPE, what a shell reports for a program killed by SIGPIPE, so
+/// `set -o pipefail` scripts see pulse like any other Unix tool. The same
+/// for every output format.
+pub(crate) const EXIT_CLOSED_STDOUT: u8 = 141;
 
 /// File descriptors kept back from `--workers` for stdio, the ICMP sockets,
 /// the runtime's own (epoll, eventfd, signal pipe) and DNS lookups.
@@ -37,7 +43,7 @@ pub(crate) const FD_RESERVE: u64 = 64;
     name = "pulse",
     version,
     about = "Probe many hosts concurrently (ICMP, TCP, HTTP(S)); compare concurrency models doing it",
-    after_help = "Exit codes: 0 all up, 1 some down, 2 bad input or usage, 3 setup failure, 130 interrupted."
+    after_help = "Exit codes: 0 all up, 1 some down, 2 bad input or usage, 3 setup failure (or output that could not be written), 130 interrupted, 141 stdout closed early (| head)."
 )]
 pub(crate) struct Cli {
     /// Concurrency model that runs the probes.
@@ -195,6 +201,10 @@ pub(crate) struct ScanArgs {
     #[arg(long, default_value = "2s", value_parser = parse_grace)]
     grace: Duration,
 
+    /// Refuse a targets file (or stdin) larger than this (e.g. 64MiB).
+    #[arg(long, value_name = "SIZE", default_value_t = input::DEFAULT_TARGETS_CAP)]
+    max_targets_size: input::ByteSize,
+
     #[command(flatten)]
     probing: Probing,
 }
@@ -257,6 +267,10 @@ pub(crate) struct ServeArgs {
     /// Follow redirects anywhere, as `pulse scan` does (implied by --allow-any-target).
     #[arg(long)]
     allow_any_redirect: bool,
+
+    /// Refuse a targets file larger than this (e.g. 64MiB), at start and on SIGHUP.
+    #[arg(long, value_name = "SIZE", default_value_t = input::DEFAULT_TARGETS_CAP)]
+    max_targets_size: input::ByteSize,
 
     /// Stop after this many rounds (for soak runs and tests), printing memory figures.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]

@@ -2,7 +2,7 @@
 //! chosen model, write the output, map the summary to an exit code.
 
 use std::collections::BTreeSet;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,9 +14,10 @@ use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{Target, parse_target, parse_targets};
 
+use crate::input::{Source, bad_lines, read_ca, read_targets};
 use crate::{
-    CheckArgs, Cli, EXIT_DOWN, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP, EXIT_USAGE, FD_RESERVE,
-    Probing, Runtime, ScanArgs, fail,
+    CheckArgs, Cli, EXIT_CLOSED_STDOUT, EXIT_DOWN, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP,
+    EXIT_USAGE, FD_RESERVE, Probing, Runtime, ScanArgs, fail,
 };
 
 pub(crate) type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
@@ -38,7 +39,9 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let (source, bytes) = match read_targets(&args.targets) {
+    let input = Source::of(&args.targets);
+    let source = input.name();
+    let bytes = match read_targets(&input, args.max_targets_size, "--max-targets-size") {
         Ok(v) => v,
         Err(e) => return fail(EXIT_USAGE, e),
     };
@@ -46,13 +49,8 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
         Ok(t) => t,
         Err(errors) => {
             eprintln!("{errors}");
-            return fail(
-                EXIT_USAGE,
-                format!(
-                    "{} bad target line(s) in {source}; nothing was probed",
-                    errors.0.len()
-                ),
-            );
+            let what = bad_lines(&errors, &source).map_or_else(String::new, |s| s + "; ");
+            return fail(EXIT_USAGE, format!("{what}nothing was probed"));
         }
     };
     let base = args
@@ -100,22 +98,6 @@ pub(crate) fn check_open_files(workers: u64) -> Result<usize, String> {
     usize::try_from(workers).map_err(|_| format!("--workers {workers} is too large"))
 }
 
-/// The targets file's bytes, with the name to use in errors.
-fn read_targets(path: &Path) -> Result<(String, Vec<u8>), String> {
-    if path == Path::new("-") {
-        let mut buf = Vec::new();
-        io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("cannot read targets from stdin: {e}"))?;
-        return Ok(("<stdin>".into(), buf));
-    }
-    let name = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(b) => Ok((name, b)),
-        Err(e) => Err(format!("cannot read targets file {name}: {e}")),
-    }
-}
-
 fn build_plan(
     source: &str,
     targets: Vec<Target>,
@@ -134,36 +116,47 @@ fn build_plan(
         ..Options::default()
     };
     // `ca=FILE` is relative to the targets file, like an include.
-    let mut read = |p: &Path| std::fs::read(base.join(p));
+    let mut read = |p: &Path| read_ca(&base.join(p));
     Plan::new(source, targets, options, &mut read).map_err(|errors| {
         eprintln!("{errors}");
         fail(EXIT_USAGE, "bad CA bundle(s); nothing was probed")
     })
 }
 
-/// Streams jsonl to stdout as results complete. A closed pipe (`| head`) stops
-/// the scan quietly instead of crashing it.
+/// Streams jsonl to stdout as results complete. A failed write (a closed
+/// pipe, a full disk) stops the scan, since nobody can read what it finds
+/// any more, and is kept for the exit code.
 struct JsonlSink {
     out: io::BufWriter<io::Stdout>,
-    closed: bool,
+    /// The first write error; nothing more is written after it.
+    failed: Option<io::Error>,
     shutdown: Shutdown,
 }
 
 impl Sink for JsonlSink {
     fn accept(&mut self, _index: usize, result: ProbeResult) {
-        if self.closed {
+        if self.failed.is_some() {
             return;
         }
         let written =
             encode::write_jsonl_line(&mut self.out, &result).and_then(|()| self.out.flush());
         if let Err(e) = written {
-            self.closed = true;
-            if e.kind() != io::ErrorKind::BrokenPipe {
-                tracing::error!("writing results: {e}");
-            }
-            // Nobody reads what we find any more: stop probing.
+            self.failed = Some(e);
             self.shutdown.trigger(Instant::now());
         }
+    }
+}
+
+/// The exit code for output that could not be written, the same for every
+/// format: a closed stdout (`pulse scan ... | head -1`) exits
+/// [`EXIT_CLOSED_STDOUT`] quietly, as a program killed by SIGPIPE would; any
+/// other failure (`> /dev/full`: no space) is a setup failure, exit 3, with
+/// the reason.
+fn write_failed(e: &io::Error) -> u8 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        EXIT_CLOSED_STDOUT
+    } else {
+        fail(EXIT_SETUP, format!("writing the results to stdout: {e}"))
     }
 }
 
@@ -190,13 +183,17 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     let (report, results) = if format == Format::Jsonl {
         let mut sink = JsonlSink {
             out: io::BufWriter::new(io::stdout()),
-            closed: false,
+            failed: None,
             shutdown: shutdown.clone(),
         };
-        match run(plan.clone(), shutdown.clone(), &mut sink) {
-            Ok(r) => (r, Vec::new()),
+        let report = match run(plan.clone(), shutdown.clone(), &mut sink) {
+            Ok(r) => r,
             Err(e) => return fail(EXIT_SETUP, e),
+        };
+        if let Some(e) = sink.failed {
+            return write_failed(&e);
         }
+        (report, Vec::new())
     } else {
         let mut sink = Collect::new(plan.len());
         match run(plan.clone(), shutdown.clone(), &mut sink) {
@@ -226,10 +223,8 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         };
         let mut out = io::stdout().lock();
         let written = encode::write_report(&mut out, format, &doc).and_then(|()| out.flush());
-        match written {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return fail(EXIT_SETUP, format!("writing the report: {e}")),
+        if let Err(e) = written {
+            return write_failed(&e);
         }
     }
     if summary.interrupted && signalled.load(std::sync::atomic::Ordering::SeqCst) {
