@@ -15,11 +15,27 @@
 //! the time to send it ([`HEAD_TIMEOUT`]), idle keep-alive
 //! ([`IDLE_TIMEOUT`]), writes ([`WRITE_TIMEOUT`]) and connections. Bodies are
 //! refused: every endpoint is a GET.
+//!
+//! # The connection cap cannot lock out a scrape
+//!
+//! At most [`MAX_CONNECTIONS`] connections are served at once. When one more
+//! arrives at the cap, the connection that has waited longest for its next
+//! request (an idle keep-alive connection, or a slowloris client that has
+//! been dribbling a head since it connected) is closed to make room, and
+//! only when every connection is busy answering a request is the newcomer
+//! answered 503. Before this, 64 idle keep-alive connections, or 64 clients
+//! each sending a head one byte at a time, made every scrape a 503 for as
+//! long as they were held. A newcomer is always the youngest waiter, so a
+//! scraper's request is answered however many idle or slow clients there
+//! are; closing an idle keep-alive connection is what servers do anyway,
+//! and Prometheus (Go's HTTP client) retries a GET on a fresh connection
+//! when a kept-alive one was closed before it answered.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Bytes of request line plus headers a request may have (nginx's default
@@ -27,7 +43,10 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// Headers a request may have.
 pub(crate) const MAX_HEADERS: usize = 32;
-/// Connections served at once; more are answered 503 and closed.
+/// Connections served at once. One more evicts the connection that has
+/// waited longest for a request, or, if all are busy answering, is
+/// answered 503 and closed. 64 threads is little for a machine and far more
+/// than the few Prometheus servers that scrape an exporter.
 pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// How long a client has to send a whole request head once it started.
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,7 +123,7 @@ pub(crate) fn spawn(listener: TcpListener, handler: Handler) -> io::Result<()> {
 }
 
 fn accept_loop(listener: &TcpListener, handler: &Handler) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let conns = Arc::new(Conns::default());
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -116,32 +135,95 @@ fn accept_loop(listener: &TcpListener, handler: &Handler) {
                 continue;
             }
         };
-        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::AcqRel);
+        let Some(id) = conns.admit(&stream) else {
             refuse_busy(stream);
             continue;
-        }
-        let guard = Active(active.clone());
+        };
+        let guard = Registered {
+            conns: conns.clone(),
+            id,
+        };
         let handler = handler.clone();
         let spawned = std::thread::Builder::new()
             .name("pulse-http-conn".into())
             .spawn(move || {
-                let _guard = guard;
-                connection(stream, &handler);
+                connection(stream, &handler, &guard);
             });
         if let Err(e) = spawned {
-            // The guard went down with the closure: the count is right.
+            // The guard went down with the closure: the slot is freed.
             tracing::warn!("cannot start a thread for a connection: {e}");
         }
     }
 }
 
-/// Decrements the connection count when the connection's thread ends.
-struct Active(Arc<AtomicUsize>);
+/// The open connections, by id: the cap, and whom to evict at it.
+#[derive(Default)]
+struct Conns {
+    slots: Mutex<BTreeMap<u64, Slot>>,
+    /// The id for the next connection (ids are never reused, so a late
+    /// `release` of an evicted connection cannot free a newer one's slot).
+    next: AtomicU64,
+}
 
-impl Drop for Active {
+/// One open connection.
+struct Slot {
+    /// A second handle on the socket, to shut it down on eviction: that
+    /// ends the blocked read in the connection's thread, which then exits.
+    stream: TcpStream,
+    /// Since when the connection has been waiting for a request (accepted,
+    /// or its last response written); `None` while it is answering one.
+    /// Only waiting connections are evicted, the longest-waiting first.
+    waiting_since: Option<Instant>,
+}
+
+impl Conns {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Register a new connection, evicting the longest-waiting one at the
+    /// cap; `None` when all [`MAX_CONNECTIONS`] are busy answering.
+    fn admit(&self, stream: &TcpStream) -> Option<u64> {
+        let handle = stream.try_clone().ok()?;
+        let mut slots = self.lock();
+        if slots.len() >= MAX_CONNECTIONS {
+            let (_, victim) = slots
+                .iter()
+                .filter_map(|(id, s)| s.waiting_since.map(|t| (t, *id)))
+                .min()?;
+            if let Some(evicted) = slots.remove(&victim) {
+                let _ = evicted.stream.shutdown(Shutdown::Both);
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        slots.insert(
+            id,
+            Slot {
+                stream: handle,
+                waiting_since: Some(Instant::now()),
+            },
+        );
+        Some(id)
+    }
+
+    /// Mark connection `id` as answering a request (`busy`) or waiting
+    /// for the next one. An evicted connection has no slot any more.
+    fn set_busy(&self, id: u64, busy: bool) {
+        if let Some(slot) = self.lock().get_mut(&id) {
+            slot.waiting_since = (!busy).then(Instant::now);
+        }
+    }
+}
+
+/// Frees the connection's slot when its thread ends.
+struct Registered {
+    conns: Arc<Conns>,
+    id: u64,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.conns.lock().remove(&self.id);
     }
 }
 
@@ -165,8 +247,9 @@ enum Head {
     TooLarge,
 }
 
-/// Serve requests on one connection until either side closes it.
-fn connection(mut stream: TcpStream, handler: &Handler) {
+/// Serve requests on one connection until either side closes it (or the
+/// connection is evicted at the cap).
+fn connection(mut stream: TcpStream, handler: &Handler, slot: &Registered) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
@@ -199,10 +282,12 @@ fn connection(mut stream: TcpStream, handler: &Handler) {
             }
         };
         let head_only = request.method == "HEAD";
+        slot.conns.set_busy(slot.id, true);
         let response = handler(&request);
         if write_response(&mut stream, &response, keep_alive, head_only).is_err() || !keep_alive {
             return;
         }
+        slot.conns.set_busy(slot.id, false);
     }
 }
 
@@ -259,8 +344,22 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Head> {
 }
 
 /// The length of the head (through its blank line), if `buf` holds it all.
+///
+/// A line may end in CRLF or in a bare LF, as RFC 9112 section 2.2 lets a
+/// server accept (and httparse does): a client that sends bare LFs (`nc`,
+/// a hand-written script) is answered at once rather than left waiting for
+/// a CRLF CRLF that never comes until the head timeout.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+        let after = from + i + 1;
+        match &buf[after..] {
+            [b'\n', ..] => return Some(after + 1),
+            [b'\r', b'\n', ..] => return Some(after + 2),
+            _ => from = after,
+        }
+    }
+    None
 }
 
 /// Parse a complete head; an error is the response to send before closing.
@@ -422,6 +521,20 @@ mod tests {
         assert_eq!(r.param("target").as_deref(), Some("tcp://127.0.0.1:22"));
         assert_eq!(r.param("missing"), None);
         assert_eq!(r.header("x-prometheus-scrape-timeout-seconds"), Some("10"));
+    }
+
+    #[test]
+    fn heads_end_with_crlf_or_bare_lf() {
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"),
+            Some(27)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\nrest"), Some(24));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\r\n"), Some(25));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\r"), None);
+        let (r, _) = parse(b"GET /healthz HTTP/1.1\nHost: a\n\n").unwrap();
+        assert_eq!(r.path, "/healthz");
     }
 
     #[test]

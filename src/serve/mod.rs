@@ -6,10 +6,11 @@
 //!   calls the model's `run` and blocks in it, so two rounds can never
 //!   overlap. A tick that arrives while a round still runs is skipped and
 //!   counted, never queued.
-//! - the **signal thread** handles the signals. SIGHUP reloads the targets
-//!   file (a bad file keeps the old targets). SIGTERM or SIGINT stops: no new
-//!   round, the running one drains for `--grace`, then exit 0. A second one
-//!   exits at once.
+//! - the **signal thread** ([`signals`]) handles the signals. SIGHUP asks
+//!   the reload thread to re-read the targets file (a bad file keeps the old
+//!   targets; a stuck read cannot delay a stop). SIGTERM or SIGINT stops: no
+//!   new round, the running one drains for `--grace`, then exit 0. A second
+//!   one exits at once.
 //! - the **HTTP threads** ([`http`]) answer `/metrics`, `/probe`, `/healthz`
 //!   and `/` from the shared [`state::State`], never waiting for a round.
 //!
@@ -18,6 +19,7 @@
 //! pile them up.
 
 mod http;
+mod signals;
 mod state;
 
 use std::collections::HashMap;
@@ -35,10 +37,11 @@ use pulse_core::redact::redact_password;
 use pulse_core::redirect::{AllowedHost, RedirectPolicy};
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
-use pulse_core::target::{Target, parse_target, parse_targets};
+use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
 
+use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
-use crate::{Cli, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
+use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
 use http::{Request, Response};
 use state::{Config, Info, Round, RoundSink, State};
 
@@ -98,6 +101,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 struct Loader {
     path: PathBuf,
     source: String,
+    /// `--max-targets-size`: a bigger file is refused, at start and on SIGHUP.
+    cap: ByteSize,
     /// `ca=FILE` is relative to the targets file's directory.
     base: PathBuf,
     shard: Option<Shard>,
@@ -117,14 +122,12 @@ impl Loader {
     /// Read, parse and shard the file. The error lists every problem, one
     /// `FILE:LINE:COL: ...` per line.
     fn load(&self) -> Result<Config, String> {
-        let bytes = std::fs::read(&self.path)
-            .map_err(|e| format!("cannot read targets file {}: {e}", self.source))?;
+        let bytes = read_targets(&Source::Path(&self.path), self.cap, "--max-targets-size")?;
         let all = parse_targets(&self.source, &bytes).map_err(|errors| {
-            format!(
-                "{errors}\n{} bad target line(s) in {}",
-                errors.0.len(),
-                self.source
-            )
+            match bad_lines(&errors, &self.source) {
+                Some(count) => format!("{errors}\n{count}"),
+                None => errors.to_string(),
+            }
         })?;
         let mut options = self.options.clone();
         // Every line of the file is a configured target, whichever shard
@@ -144,7 +147,7 @@ impl Loader {
         // any configured target.
         let mut cas = HashMap::new();
         let mut read = |p: &Path| -> io::Result<Vec<u8>> {
-            let bytes = std::fs::read(self.base.join(p))?;
+            let bytes = read_ca(&self.base.join(p))?;
             cas.insert(p.to_path_buf(), bytes.clone());
             Ok(bytes)
         };
@@ -187,6 +190,29 @@ impl Loader {
 /// slack for queueing.
 fn default_spread(interval: Duration, longest_timeout: Duration) -> Duration {
     interval.saturating_sub(longest_timeout).mul_f64(0.8)
+}
+
+/// How long an on-demand probe may take, from the scraper's
+/// `X-Prometheus-Scrape-Timeout-Seconds`: that less half a second for the
+/// answer to travel (blackbox_exporter's default offset), and at least
+/// 100 ms. The header must be a number of seconds above 0 and at most
+/// [`MAX_DURATION`]: Prometheus sends its `scrape_timeout`, and anything
+/// else (`1e20`, `-1`, `NaN`) is a client's mistake, answered 400 rather
+/// than turned into a deadline (`1e20` once panicked the connection thread).
+fn scrape_budget(value: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "X-Prometheus-Scrape-Timeout-Seconds: {:?} is not a number of seconds above 0 and \
+             at most {} (the 24h maximum of every duration)",
+            value.trim(),
+            MAX_DURATION.as_secs()
+        )
+    };
+    let secs: f64 = value.trim().parse().map_err(|_| bad())?;
+    if !(secs > 0.0 && secs <= MAX_DURATION.as_secs_f64()) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64((secs - 0.5).max(0.1)))
 }
 
 /// Everything an HTTP handler needs.
@@ -262,13 +288,11 @@ impl Handlers {
         // Finish inside the scraper's own timeout, less half a second for
         // the answer to travel (blackbox_exporter's default offset).
         let mut timeout = target.timeout.unwrap_or(self.default_timeout);
-        if let Some(scrape) = req
-            .header("x-prometheus-scrape-timeout-seconds")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-        {
-            let budget = Duration::from_secs_f64((scrape - 0.5).max(0.1));
-            timeout = timeout.min(budget);
+        if let Some(value) = req.header("x-prometheus-scrape-timeout-seconds") {
+            match scrape_budget(value) {
+                Ok(budget) => timeout = timeout.min(budget),
+                Err(e) => return Response::text(400, format!("{e}\n")),
+            }
         }
         target.timeout = Some(timeout);
         // The rounds' redirect policy: an on-demand probe may not reach
@@ -328,7 +352,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
     }
     let loader = Loader {
         path: args.targets.clone(),
-        source: args.targets.display().to_string(),
+        source: Source::Path(&args.targets).name(),
+        cap: args.max_targets_size,
         base: args
             .targets
             .parent()
@@ -398,7 +423,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
     if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req))) {
         return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
     }
-    if let Err(e) = watch_signals(state.clone(), loader, args.grace) {
+    if let Err(e) = signals::watch(state.clone(), loader, args.grace) {
         return fail(EXIT_SETUP, format!("cannot install signal handlers: {e}"));
     }
     let shard = args
@@ -519,56 +544,6 @@ fn mib(bytes: Option<u64>) -> String {
     )
 }
 
-/// SIGHUP: reload. First SIGTERM/SIGINT: stop (drain the running round for
-/// `grace`, then exit 0). Second: exit at once.
-fn watch_signals(state: Arc<State>, loader: Loader, grace: Duration) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("pulse-signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                if sig == SIGHUP {
-                    reload(&state, &loader);
-                    continue;
-                }
-                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                if state.stopping.is_triggered() {
-                    eprintln!("pulse serve: second {name}, exiting now");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-                eprintln!(
-                    "pulse serve: {name}: no new rounds; the running round gets {} to finish (signal again to exit now)",
-                    fmt_duration(grace)
-                );
-                state.stop(Instant::now());
-            }
-        })?;
-    Ok(())
-}
-
-fn reload(state: &State, loader: &Loader) {
-    match loader.load() {
-        Ok(config) => {
-            let (mine, all) = (config.plan.len(), config.all.len());
-            state.replace_config(config);
-            eprintln!(
-                "pulse serve: SIGHUP: reloaded {}: {mine} of {all} targets, from the next round on",
-                loader.source
-            );
-        }
-        Err(e) => {
-            state.reload_failed();
-            let kept = state.config().plan.len();
-            eprintln!("{e}");
-            eprintln!(
-                "pulse serve: SIGHUP: {} not reloaded; still probing the {kept} targets loaded before",
-                loader.source
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +590,23 @@ mod tests {
         assert!(parse_shard("0/0").is_err());
         assert!(parse_shard("1").unwrap_err().contains("I/N"));
         assert!(parse_shard("a/2").is_err());
+    }
+
+    #[test]
+    fn scrape_timeouts_are_bounded() {
+        assert_eq!(scrape_budget("10"), Ok(Duration::from_millis(9500)));
+        assert_eq!(scrape_budget(" 0.2 "), Ok(Duration::from_millis(100)));
+        assert_eq!(
+            scrape_budget("86400"),
+            Ok(Duration::from_millis(86_399_500))
+        );
+        for bad in ["1e20", "86400.5", "0", "-1", "NaN", "inf", "", "ten"] {
+            let e = scrape_budget(bad).unwrap_err();
+            assert!(
+                e.contains("X-Prometheus-Scrape-Timeout-Seconds"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
