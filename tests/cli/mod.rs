@@ -5,6 +5,7 @@ mod check;
 mod compare;
 mod credentials;
 mod encoding;
+mod hardening;
 mod icmp;
 mod prometheus;
 mod real;
