@@ -20,16 +20,25 @@ command -v promtool >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
     if [ "$(id -u)" -eq 0 ]; then
+        # Debian starts a package's service when it is installed. The tests
+        # start their own instances, on their own ports, and stop them by
+        # PID; they need no system-wide prometheus or nginx, and must never
+        # stop one the machine already runs. So keep apt from starting the
+        # services (policy-rc.d exit 101: "action forbidden", the Debian
+        # way), rather than kill them by name afterwards.
+        policy=/usr/sbin/policy-rc.d
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy"
+            chmod 755 "$policy"
+            trap 'rm -f "$policy"' EXIT
+        fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        if [ "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
     else
         echo "missing ${missing[*]}: run 'sudo apt-get install ${missing[*]}' (tests that need them will skip)" >&2
     fi
 fi
-# Debian starts these packages' services on install; the tests start their
-# own instances on loopback and want no stray servers on the machine.
-pkill -x prometheus 2>/dev/null || true
-if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
 
 step "cargo fmt --check"
 cargo fmt --all --check
