@@ -113,17 +113,33 @@ impl Response {
 /// What the server calls for every request.
 pub(crate) type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
+/// The connection figures `/metrics` shows, so an operator can see a
+/// server under connection pressure before a scrape ever fails.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Connections open now.
+    pub(crate) open: AtomicU64,
+    /// Waiting connections closed at the cap to make room for a newcomer.
+    pub(crate) evicted: AtomicU64,
+    /// Newcomers answered 503 because every connection was busy.
+    pub(crate) refused: AtomicU64,
+}
+
 /// Serve `listener` on a thread of its own, one more thread per
 /// connection; runs until the process exits.
-pub(crate) fn spawn(listener: TcpListener, handler: Handler) -> io::Result<()> {
+pub(crate) fn spawn(listener: TcpListener, handler: Handler, stats: Arc<Stats>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("pulse-http".into())
-        .spawn(move || accept_loop(&listener, &handler))?;
+        .spawn(move || accept_loop(&listener, &handler, stats))?;
     Ok(())
 }
 
-fn accept_loop(listener: &TcpListener, handler: &Handler) {
-    let conns = Arc::new(Conns::default());
+fn accept_loop(listener: &TcpListener, handler: &Handler, stats: Arc<Stats>) {
+    let conns = Arc::new(Conns {
+        slots: Mutex::default(),
+        next: AtomicU64::new(0),
+        stats,
+    });
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -136,6 +152,7 @@ fn accept_loop(listener: &TcpListener, handler: &Handler) {
             }
         };
         let Some(id) = conns.admit(&stream) else {
+            conns.stats.refused.fetch_add(1, Ordering::Relaxed);
             refuse_busy(stream);
             continue;
         };
@@ -157,12 +174,13 @@ fn accept_loop(listener: &TcpListener, handler: &Handler) {
 }
 
 /// The open connections, by id: the cap, and whom to evict at it.
-#[derive(Default)]
 struct Conns {
     slots: Mutex<BTreeMap<u64, Slot>>,
     /// The id for the next connection (ids are never reused, so a late
     /// `release` of an evicted connection cannot free a newer one's slot).
     next: AtomicU64,
+    /// What `/metrics` reports of them.
+    stats: Arc<Stats>,
 }
 
 /// One open connection.
@@ -193,6 +211,7 @@ impl Conns {
                 .min()?;
             if let Some(evicted) = slots.remove(&victim) {
                 let _ = evicted.stream.shutdown(Shutdown::Both);
+                self.stats.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +222,7 @@ impl Conns {
                 waiting_since: Some(Instant::now()),
             },
         );
+        self.stats.open.store(slots.len() as u64, Ordering::Relaxed);
         Some(id)
     }
 
@@ -223,7 +243,12 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.conns.lock().remove(&self.id);
+        let mut slots = self.conns.lock();
+        slots.remove(&self.id);
+        self.conns
+            .stats
+            .open
+            .store(slots.len() as u64, Ordering::Relaxed);
     }
 }
 

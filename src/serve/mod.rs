@@ -420,7 +420,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         allow_any_target: args.allow_any_target,
         default_timeout: args.timeout,
     };
-    if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req))) {
+    let stats = state.http.clone();
+    if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req)), stats) {
         return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
     }
     if let Err(e) = signals::watch(state.clone(), loader, args.grace) {

@@ -135,6 +135,8 @@ pub(crate) struct State {
     counters: Mutex<Counters>,
     /// Triggered by SIGTERM/SIGINT: no new round; `/healthz` says so.
     pub(crate) stopping: Shutdown,
+    /// The HTTP server's connection figures, which it updates itself.
+    pub(crate) http: Arc<super::http::Stats>,
 }
 
 /// Lock, carrying on after a panic elsewhere: every critical section here
@@ -167,6 +169,7 @@ impl State {
                 last_reload_ok_at: SystemTime::now(),
             }),
             stopping: Shutdown::new(Duration::ZERO),
+            http: Arc::default(),
         }
     }
 
@@ -473,6 +476,26 @@ impl State {
             "pulse_config_last_reload_success_timestamp_seconds",
             "When the targets in force were loaded, in Unix time.",
             unix(reloads.3),
+        );
+
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+        gauge(
+            &mut out,
+            "pulse_http_connections_open",
+            "Connections to this exporter open now (at most 64).",
+            load(&self.http.open),
+        );
+        counter(
+            &mut out,
+            "pulse_http_connections_evicted_total",
+            "Connections waiting for a request (idle keep-alive, or a head that never ends) closed at the 64-connection cap to make room for a new one.",
+            load(&self.http.evicted),
+        );
+        counter(
+            &mut out,
+            "pulse_http_connections_refused_total",
+            "Connections answered 503 because all 64 were busy answering requests.",
+            load(&self.http.refused),
         );
 
         let mut f = Family::new(

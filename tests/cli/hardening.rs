@@ -307,7 +307,7 @@ fn bare_lf_requests_are_answered_at_once() {
 }
 
 /// A client that sends part of a request head, then a byte now and then.
-fn slowloris(addr: std::net::SocketAddr) -> TcpStream {
+pub(crate) fn slowloris(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ").unwrap();
     s
@@ -315,7 +315,7 @@ fn slowloris(addr: std::net::SocketAddr) -> TcpStream {
 
 /// A client that made one keep-alive request, read the answer and went
 /// silent, holding the connection.
-fn idle_keep_alive(addr: std::net::SocketAddr) -> TcpStream {
+pub(crate) fn idle_keep_alive(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -363,6 +363,12 @@ fn idle_and_slow_clients_cannot_lock_out_scrapes() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(answered, 20);
+    let m = serve.metrics();
+    assert_eq!(sample(&m, "pulse_http_connections_open"), Some(64.0), "{m}");
+    // 128 clients through 64 slots, and the first scrape made room too
+    // (later ones took the slot the one before left, Connection: close).
+    let evicted = sample(&m, "pulse_http_connections_evicted_total").unwrap();
+    assert!(evicted >= 65.0, "{m}");
     drop(held);
 
     // Fill every slot with a request being answered: /probe of a target
@@ -384,6 +390,20 @@ fn idle_and_slow_clients_cannot_lock_out_scrapes() {
     let (status, body) = get(addr, "/metrics");
     assert_eq!(status, 503, "all 64 are busy answering: {body}");
     drop(busy);
+    // The busy slots free up when their probes end (4 s; a client that
+    // goes away does not cancel its probe yet), and the refusal is counted.
+    let start = Instant::now();
+    let m = loop {
+        match get(addr, "/metrics") {
+            (200, m) => break m,
+            (503, _) if start.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (status, body) => panic!("{status}: {body}"),
+        }
+    };
+    assert!(sample(&m, "pulse_http_connections_refused_total") >= Some(1.0), "{m}");
+    promtool_check(&m);
 }
 
 /// Replacing the targets file by a symlink to /dev/zero and sending SIGHUP

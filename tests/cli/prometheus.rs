@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use pulse_fixtures::{Blackhole, HttpFixture, closed_port};
 
+use super::hardening::{idle_keep_alive, slowloris};
 use super::serve::{Serve, get, sample};
 use super::util::*;
 
@@ -238,4 +239,76 @@ fn prometheus_scrapes_two_shards_threads() {
 #[test]
 fn prometheus_scrapes_two_shards_rayon() {
     two_shards_scraped_by_prometheus("rayon");
+}
+
+/// A real Prometheus keeps scraping while idle keep-alive and slowloris
+/// clients hold the exporter's connection cap and keep opening new ones,
+/// fast enough that Prometheus's own kept-alive connection is evicted
+/// between scrapes: every scrape must still succeed (`up` stays 1), because
+/// eviction only ever closes a connection that waits for a request, and
+/// Prometheus retries a GET on a fresh connection.
+#[test]
+fn prometheus_scrapes_through_idle_and_slow_clients() {
+    let Some(bin) = prometheus_binary() else {
+        println!("skipped: prometheus not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let http = HttpFixture::start();
+    let file = targets_file(&[http.url("/ok")]);
+    let serve = Serve::start(
+        "tokio",
+        &["-t", file.path().to_str().unwrap(), "--interval", "1s"],
+    );
+    let addr = serve.addr;
+    let mut held: Vec<std::net::TcpStream> = (0..128)
+        .map(|i| {
+            if i % 2 == 0 {
+                idle_keep_alive(addr)
+            } else {
+                slowloris(addr)
+            }
+        })
+        .collect();
+    let prom = Prometheus::start(&bin, &[addr]);
+    // Prometheus's first scrape comes a few seconds after it is ready (its
+    // target discovery and a per-target offset): count from there.
+    let start = Instant::now();
+    while prom.scalar("up{job=\"pulse\"}").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", prom.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // About 70 new slow clients a second: more than the cap, so every
+    // waiting connection (Prometheus's kept-alive one too) is evicted
+    // within a second.
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        held.push(slowloris(addr));
+        if held.len() > 256 {
+            held.drain(..64);
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let scrapes = prom.scalar("count_over_time(up{job=\"pulse\"}[7s])");
+    let lowest = prom.scalar("min_over_time(up{job=\"pulse\"}[7s])");
+    let evicted = prom.scalar("increase(pulse_http_connections_evicted_total[7s])");
+    assert!(
+        scrapes.is_some_and(|n| n >= 5.0),
+        "scrapes in the last 7 s: {scrapes:?}\n{}",
+        prom.log()
+    );
+    assert_eq!(
+        lowest,
+        Some(1.0),
+        "a scrape failed:\n{}\n{}",
+        prom.log(),
+        serve.log()
+    );
+    assert!(
+        evicted.is_some_and(|n| n > 100.0),
+        "the cap was held and connections evicted: {evicted:?}"
+    );
+    println!(
+        "{scrapes:?} scrapes in 7 s, all up, while {evicted:?} waiting connections were evicted"
+    );
+    drop(held);
 }
