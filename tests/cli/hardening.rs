@@ -47,6 +47,17 @@ fn an_endless_targets_file_stops_at_the_cap() {
     let out = run(&["scan", "-t", p, "--max-targets-size", "nonsense"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("not a size"), "{}", stderr(&out));
+
+    // A scenario file is capped too.
+    for command in ["farm", "compare"] {
+        let out = run(&[command, "--scenario", "/dev/zero"]);
+        assert_eq!(code(&out), 2, "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("scenario /dev/zero is larger than 1024 KiB"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// `yes '#c' | pulse scan --targets -` (an endless pipe of comments) and
@@ -402,7 +413,10 @@ fn idle_and_slow_clients_cannot_lock_out_scrapes() {
             (status, body) => panic!("{status}: {body}"),
         }
     };
-    assert!(sample(&m, "pulse_http_connections_refused_total") >= Some(1.0), "{m}");
+    assert!(
+        sample(&m, "pulse_http_connections_refused_total") >= Some(1.0),
+        "{m}"
+    );
     promtool_check(&m);
 }
 
