@@ -104,6 +104,14 @@ impl Serve {
         signal(self.child.id(), sig);
     }
 
+    /// SIGTERM, then the process must exit 0 within 10 s; how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let signalled = Instant::now();
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(Duration::from_secs(10)), 0, "{}", self.log());
+        signalled.elapsed()
+    }
+
     /// Wait for the process to exit (at most `limit`); its exit code.
     pub fn wait_exit(&mut self, limit: Duration) -> i32 {
         let start = Instant::now();
@@ -404,15 +412,7 @@ fn sigterm_drains_the_round_and_exits_0() {
         sample(m, "pulse_round_running") == Some(1.0)
             && sample(m, "pulse_probes_in_flight") == Some(5.0)
     });
-    let signalled = Instant::now();
-    serve.signal("TERM");
-    assert_eq!(
-        serve.wait_exit(Duration::from_secs(10)),
-        0,
-        "{}",
-        serve.log()
-    );
-    let took = signalled.elapsed();
+    let took = serve.terminate();
     let log = serve.log();
     assert!(log.contains("SIGTERM: no new rounds"), "{log}");
     assert!(log.contains("stopped after 1 rounds"), "{log}");
