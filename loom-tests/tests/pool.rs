@@ -62,10 +62,14 @@ fn scan(len: usize, workers: usize, trigger: bool, panic_on: Option<usize>) -> (
         }));
     }
     let mut seen = Vec::new();
-    collect(&pool.results, |index, result| {
-        assert_eq!(index, result, "a result travels with its own index");
-        seen.push(index);
-    });
+    collect(
+        &pool.results,
+        || {},
+        |index, result| {
+            assert_eq!(index, result, "a result travels with its own index");
+            seen.push(index);
+        },
+    );
     for t in threads {
         t.join().unwrap();
     }

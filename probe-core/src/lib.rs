@@ -14,6 +14,7 @@
 //! - [`plan`]: the targets plus scan-wide options; builds each probe's session.
 //! - [`session`]: one probe as a sans-IO state machine (TCP, HTTP/1.1 via
 //!   ureq-proto, TLS via rustls, the ICMP step), classifying every outcome.
+//! - [`readbuf`]: the read buffer, one per OS thread, lent only for a read.
 //! - [`redact`]: target URLs as shown, with any password replaced.
 //! - [`redirect`]: which redirect hops a probe may follow (serve's allowlist).
 //! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
@@ -38,6 +39,7 @@ pub mod panic;
 pub mod percent;
 pub mod plan;
 pub mod pool;
+pub mod readbuf;
 pub mod redact;
 pub mod redirect;
 pub mod result;

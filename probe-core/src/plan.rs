@@ -142,6 +142,13 @@ impl Plan {
         self.targets.is_empty()
     }
 
+    /// How many workers to start: `--workers`, but never more than there are
+    /// targets (a worker with nothing to probe is memory and, for the
+    /// blocking models, a thread for nothing), and at least one.
+    pub fn workers(&self) -> usize {
+        self.options.workers.clamp(1, self.len().max(1))
+    }
+
     /// The deadline length for target `index`.
     pub fn timeout(&self, index: usize) -> Duration {
         self.targets[index].timeout.unwrap_or(self.options.timeout)

@@ -62,6 +62,15 @@ struct State<T> {
     closed: bool,
     /// Live [`Producer`] handles; the last one dropped closes the queue.
     producers: usize,
+    /// Consumers asleep on `not_empty`, and producers asleep on `not_full`.
+    /// A push or pop notifies only when someone sleeps: std's
+    /// `Condvar::notify_one` is a futex system call even with no waiter, and
+    /// unconditional notifies cost the threads model four per probe (two
+    /// queues, both ends). Counted under the lock, like the items, so a
+    /// sleeper cannot be missed: it counts itself before it waits, and the
+    /// waker reads the count after it changed the queue.
+    sleeping_consumers: usize,
+    sleeping_producers: usize,
 }
 
 impl<T> std::fmt::Debug for Queue<T> {
@@ -83,6 +92,8 @@ impl<T> Queue<T> {
                 items: VecDeque::with_capacity(cap.max(1)),
                 closed: false,
                 producers: 0,
+                sleeping_consumers: 0,
+                sleeping_producers: 0,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -112,14 +123,19 @@ impl<T> Queue<T> {
             if s.items.len() < self.cap {
                 break;
             }
+            s.sleeping_producers += 1;
             s = self.not_full.wait(s);
+            s.sleeping_producers -= 1;
         }
         s.items.push_back(item);
+        let wake = s.sleeping_consumers > 0;
         drop(s);
         // Outside the lock: the woken consumer can take the lock at once.
         // Safe because the item is already in the queue, which the consumer
         // checks under the lock before it sleeps.
-        self.not_empty.notify_one();
+        if wake {
+            self.not_empty.notify_one();
+        }
         Ok(())
     }
 
@@ -129,15 +145,32 @@ impl<T> Queue<T> {
         let mut s = self.state.lock();
         loop {
             if let Some(item) = s.items.pop_front() {
+                let wake = s.sleeping_producers > 0;
                 drop(s);
-                self.not_full.notify_one();
+                if wake {
+                    self.not_full.notify_one();
+                }
                 return Some(item);
             }
             if s.closed {
                 return None;
             }
+            s.sleeping_consumers += 1;
             s = self.not_empty.wait(s);
+            s.sleeping_consumers -= 1;
         }
+    }
+
+    /// Take the oldest item if there is one, without waiting.
+    pub fn try_pop(&self) -> Option<T> {
+        let mut s = self.state.lock();
+        let item = s.items.pop_front()?;
+        let wake = s.sleeping_producers > 0;
+        drop(s);
+        if wake {
+            self.not_full.notify_one();
+        }
+        Some(item)
     }
 
     /// No more pushes: wake every thread waiting on either side. Items
@@ -279,8 +312,15 @@ pub fn work<R>(
 }
 
 /// Hand every result to `record` until all producers are gone and the
-/// queue is empty.
-pub fn collect<R>(results: &Queue<(usize, R)>, mut record: impl FnMut(usize, R)) {
+/// queue is empty, calling `pause` after each batch: the threads model
+/// sleeps there for [`crate::model::COLLECT_EVERY`] so that results gather
+/// while it sleeps instead of waking it one by one (loom's models pass a
+/// no-op).
+pub fn collect<R>(
+    results: &Queue<(usize, R)>,
+    mut pause: impl FnMut(),
+    mut record: impl FnMut(usize, R),
+) {
     /// Closes the queue when the collector leaves, by return or by unwind:
     /// a worker blocked on a full queue must not wait for a dead collector.
     struct CloseOnDrop<'a, R>(&'a Queue<(usize, R)>);
@@ -292,6 +332,10 @@ pub fn collect<R>(results: &Queue<(usize, R)>, mut record: impl FnMut(usize, R))
     let _close = CloseOnDrop(results);
     while let Some((index, result)) = results.pop() {
         record(index, result);
+        while let Some((index, result)) = results.try_pop() {
+            record(index, result);
+        }
+        pause();
     }
 }
 
@@ -419,7 +463,7 @@ mod tests {
                 s.spawn(move || work(jobs, &results, shutdown, |i| i * 10));
             }
             s.spawn(|| dispatch(100, &pool.jobs, &shutdown, |_| true));
-            collect(&pool.results, |i, r| seen.push((i, r)));
+            collect(&pool.results, || {}, |i, r| seen.push((i, r)));
         });
         seen.sort_unstable();
         assert_eq!(seen, (0..100).map(|i| (i, i * 10)).collect::<Vec<_>>());

@@ -373,7 +373,10 @@ impl Session {
                 ErrorKind::Dns,
                 format!("{}: name has no addresses", self.host),
             ),
-            Err(e) => self.fail(ErrorKind::Dns, format!("resolve {}: {}", self.host, e)),
+            Err(e) => self.fail(
+                ErrorKind::Dns,
+                format!("resolve {}: {}", self.host, resolver_message(&e)),
+            ),
         }
     }
 
@@ -1137,6 +1140,18 @@ pub fn port_of(uri: &Uri) -> u16 {
         Some("https") => 443,
         _ => 80,
     })
+}
+
+/// A failed lookup's message as the resolver gave it. Some runtimes wrap
+/// the resolver's error in their own context (async-std: "could not resolve
+/// address `(\"host\", 80)`", with the resolver's error as its source);
+/// the innermost cause is the message every model reports, so results
+/// compare equal whichever runtime looked the name up.
+fn resolver_message(e: &io::Error) -> String {
+    match e.get_ref().and_then(|context| context.source()) {
+        Some(cause) => cause.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Map a socket error to an error kind and a short description.

@@ -87,6 +87,15 @@ impl Shutdown {
         self.inner.grace
     }
 
+    /// Why a probe cut off by the end of the grace period was cancelled:
+    /// the one wording every model reports.
+    pub fn cancel_message(&self) -> String {
+        format!(
+            "scan interrupted: probe still running when the {} grace period ended",
+            crate::session::fmt_duration(self.inner.grace)
+        )
+    }
+
     /// Stop the scan as of `now`. Returns true for the first trigger; later
     /// calls change nothing (the grace period counts from the first).
     pub fn trigger(&self, now: Instant) -> bool {

@@ -1,6 +1,7 @@
 //! Socket set-up that is the same for every model.
 //!
-//! Opening the ICMP socket and closing a TCP socket with a reset involve no
+//! Opening the ICMP socket, starting a connect and closing a TCP socket with
+//! a reset involve no
 //! scheduling at all: they are plain `socket2` calls, identical whichever
 //! model runs the scan. They live here, once, so that each model's `io.rs`
 //! shows only what differs: how the model waits on a socket. The core
@@ -91,3 +92,30 @@ fn setup_error(v6: bool, e: &io::Error) -> SetupError {
 pub fn reset_on_close<S: std::os::fd::AsFd>(socket: &S) {
     let _ = SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO));
 }
+
+/// A non-blocking TCP socket whose connect to `addr` has been started, not
+/// finished: two system calls, `socket` and `connect` (which answers
+/// `EINPROGRESS`, or at once with an error such as `ENETUNREACH`).
+///
+/// For a model whose runtime reports a failed connect as error or hang-up
+/// readiness (tokio does): it waits for the socket to become writable and
+/// asks for `SO_ERROR` only when that readiness says the connect failed, so
+/// a connect that succeeds costs no `getsockopt`. tokio's own
+/// `TcpStream::connect` asks every time.
+pub fn start_connect(addr: SocketAddr) -> io::Result<std::net::TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
+}
+
+/// Linux's "connect in progress" errno (`EINPROGRESS`), which std maps to no
+/// `io::ErrorKind` of its own.
+const EINPROGRESS: i32 = 115;
