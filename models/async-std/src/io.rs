@@ -3,16 +3,19 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use async_std::channel::{self, Sender};
-use async_std::io::{ReadExt, WriteExt};
+use async_std::io::{Read, WriteExt};
 use async_std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use async_std::task::{self, JoinHandle};
 use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
+use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
 use pulse_core::sync::Mutex;
 
@@ -22,12 +25,15 @@ pub(crate) async fn drive(
     session: &mut Session,
     stream: &mut Option<TcpStream>,
     icmp: Option<&Icmp>,
-    buf: &mut [u8],
 ) {
     loop {
         match session.step() {
+            // Boxed, as is the ping below: these futures are most of this
+            // function's state, and a probe's state is what it holds in
+            // memory for as long as it waits. Boxed, they cost only the
+            // probes that look a name up or ping, and only then.
             Step::Resolve { host, port } => {
-                let r = resolve(host, port).await;
+                let r = Box::pin(resolve(host, port)).await;
                 session.resolved(r, Instant::now());
             }
             Step::Connect(addr) => {
@@ -43,16 +49,13 @@ pub(crate) async fn drive(
                 };
                 session.wrote(r, Instant::now());
             }
-            Step::Read => {
-                let r = match stream.as_mut() {
-                    Some(s) => s.read(buf).await,
-                    None => Err(io::ErrorKind::NotConnected.into()),
-                };
-                session.received(r.map(|n| &buf[..n]), Instant::now());
-            }
+            Step::Read => match stream.as_mut() {
+                Some(s) => read(s, session).await,
+                None => session.received(Err(io::ErrorKind::NotConnected.into()), Instant::now()),
+            },
             Step::Ping(ip) => {
                 let r = match icmp {
-                    Some(icmp) => icmp.ping(ip).await,
+                    Some(icmp) => Box::pin(icmp.ping(ip)).await,
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
@@ -62,19 +65,26 @@ pub(crate) async fn drive(
     }
 }
 
+/// Wait until `s` has bytes (or its end, or an error), then read them into
+/// this thread's buffer and hand them to the session. The buffer is lent
+/// only inside `poll_read`, which never waits, so a probe waiting for its
+/// answer holds none (see `pulse_core::readbuf`).
+async fn read(s: &mut TcpStream, session: &mut Session) {
+    std::future::poll_fn(|cx| {
+        with_read_buf(|buf| match Pin::new(&mut *s).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                session.received(r.map(|n| &buf[..n]), Instant::now());
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        })
+    })
+    .await;
+}
+
 /// Resolve with the system resolver (getaddrinfo on the `blocking` pool).
-///
-/// async-std wraps a failed lookup's error in its own message ("could not
-/// resolve address `(\"host\", 80)`"); pass on the resolver's own message
-/// instead, the one the other models report, so results compare equal.
 async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    match (host, port).to_socket_addrs().await {
-        Ok(addrs) => Ok(addrs.collect()),
-        Err(e) => match e.get_ref().and_then(|context| context.source()) {
-            Some(cause) => Err(io::Error::new(e.kind(), cause.to_string())),
-            None => Err(e),
-        },
-    }
+    Ok((host, port).to_socket_addrs().await?.collect())
 }
 
 /// Close a connection; with `reset`, send RST instead of FIN (SO_LINGER 0),

@@ -13,12 +13,12 @@
 use std::time::Instant;
 
 use async_std::channel::{self, Receiver};
-use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 
 /// Shutdown as async-std tasks observe it.
 pub(crate) struct Stop {
-    shutdown: Shutdown,
+    /// The core's handle: the flag, the grace period and its cancel message.
+    pub(crate) shutdown: Shutdown,
     /// Closed at the trigger, never written to.
     rx: Receiver<()>,
 }
@@ -61,13 +61,5 @@ impl Stop {
             // async-std sleeps for a duration, not until an instant.
             async_std::task::sleep(at.saturating_duration_since(Instant::now())).await;
         }
-    }
-
-    /// Why a probe cut off by the grace period was cancelled.
-    pub(crate) fn cancel_message(&self) -> String {
-        format!(
-            "scan interrupted: probe still running when the {} grace period ended",
-            fmt_duration(self.shutdown.grace())
-        )
     }
 }

@@ -81,14 +81,11 @@ use pulse_core::shutdown::Shutdown;
 /// This model's name, as given to `--runtime`.
 pub const MODEL: &str = "rayon";
 
-/// OS threads a scan of `plan` runs on: the pool (`--workers`, as many as
-/// there are targets at most), the watchdog, and one ICMP reader per address
-/// family pinged. The calling thread, which collects results, and the
-/// short-lived DNS lookup threads are not counted.
-pub fn runtime_threads(plan: &Plan) -> usize {
-    let icmp = usize::from(plan.needs_icmp(false)) + usize::from(plan.needs_icmp(true));
-    scan::workers(plan) + 1 + icmp
-}
+/// OS threads a scan of `plan` runs on, counted as for the threads model,
+/// whose probe and watchdog this model runs: the pool (one thread per
+/// worker, where the threads model has its workers), the watchdog, and one
+/// ICMP reader per address family pinged.
+pub use pulse_threads::runtime_threads;
 
 /// Run the plan to completion (or shutdown), handing results to `sink`.
 pub fn run(
@@ -97,7 +94,7 @@ pub fn run(
     sink: &mut dyn Sink,
 ) -> Result<RunReport, SetupError> {
     let threads = runtime_threads(&plan);
-    let workers = scan::workers(&plan);
+    let workers = plan.workers();
     let started_at = SystemTime::now();
     let started = Instant::now();
     // `build_scoped` runs the closure with the pool, then drops the pool and

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Sender, bounded};
-use pulse_core::model::{Ledger, SetupError, Sink};
+use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
 use pulse_core::result::{Outcome, ProbeResult};
@@ -32,12 +32,6 @@ struct Ctx {
     started: Instant,
 }
 
-/// Pool threads for this plan: `--workers`, but no more than there are
-/// targets.
-pub(crate) fn workers(plan: &Plan) -> usize {
-    plan.options.workers.clamp(1, plan.len().max(1))
-}
-
 /// Run every target on `pool`, at most one probe per pool thread at a time.
 pub(crate) fn scan(
     pool: &ThreadPool,
@@ -47,7 +41,7 @@ pub(crate) fn scan(
     started: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan)?;
-    let workers = workers(&plan);
+    let workers = plan.workers();
     let mut ctx = Ctx {
         plan: plan.clone(),
         stop: Stop::new(&shutdown),
@@ -84,17 +78,20 @@ pub(crate) fn scan(
                     // idle at the end.
                     .with_max_len(1)
                     // rayon calls `init` once per job it splits off, not per
-                    // thread, so this is one buffer per probe: a 16 KiB
-                    // allocation, noise next to a TCP connection.
-                    .for_each_init(
-                        || (tx.clone(), vec![0u8; 16 * 1024]),
-                        |(tx, buf), index| worker(ctx, index, tx, buf),
-                    );
+                    // thread: a sender clone per probe, which is cheap. The
+                    // read buffer is the pool thread's own (readbuf).
+                    .for_each_init(|| tx.clone(), |tx, index| worker(ctx, index, tx));
             });
             // Ends when the last clone of `tx` is dropped, i.e. when the
             // parallel iterator has run every index: that is "all done".
-            for (index, result) in &rx {
+            while let Ok((index, result)) = rx.recv() {
                 ledger.record(index, result);
+                // Take what else has come, then let results gather for a
+                // while (COLLECT_EVERY says why).
+                while let Ok((index, result)) = rx.try_recv() {
+                    ledger.record(index, result);
+                }
+                std::thread::sleep(COLLECT_EVERY);
             }
         });
         drop(done_tx);
@@ -107,7 +104,7 @@ pub(crate) fn scan(
 }
 
 /// What a pool thread does with one target: probe it, unless shutdown began.
-fn worker(ctx: &Ctx, index: usize, tx: &Sender<(usize, ProbeResult)>, buf: &mut [u8]) {
+fn worker(ctx: &Ctx, index: usize, tx: &Sender<(usize, ProbeResult)>) {
     // A parallel iterator cannot be stopped: every remaining index still
     // comes through here, and returns at once. The ledger reports it.
     if ctx.stop.is_triggered() {
@@ -122,19 +119,19 @@ fn worker(ctx: &Ctx, index: usize, tx: &Sender<(usize, ProbeResult)>, buf: &mut 
     if due > Instant::now() && !ctx.stop.until(due) {
         return;
     }
-    let result = probe_one(ctx, index, buf);
+    let result = probe_one(ctx, index);
     // Fails only if the collector is gone, and then nobody wants it.
     let _ = tx.send((index, result));
 }
 
 /// Probe one target; a panic anywhere in it becomes its result.
-fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
+fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let start = Instant::now();
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
         let session = ctx.plan.session(index, start);
-        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref(), buf)
+        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref())
     };
     // AssertUnwindSafe: after a panic nothing of this probe is used again;
     // its socket and ICMP entry are released by their guards' drops during

@@ -3,16 +3,19 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
+use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
 use pulse_core::sync::Mutex;
 use smol::channel::{self, Sender};
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncWriteExt};
 use smol::{Async, Executor, Task};
 
 /// Pump bytes for `session` until it says it is done. The connection is
@@ -25,12 +28,15 @@ pub(crate) async fn drive(
     session: &mut Session,
     stream: &mut Option<Async<TcpStream>>,
     icmp: Option<&Icmp>,
-    buf: &mut [u8],
 ) {
     loop {
         match session.step() {
+            // Boxed, as is the ping below: these futures are most of this
+            // function's state, and a probe's state is what it holds in
+            // memory for as long as it waits. Boxed, they cost only the
+            // probes that look a name up or ping, and only then.
             Step::Resolve { host, port } => {
-                let r = resolve(host, port).await;
+                let r = Box::pin(resolve(host, port)).await;
                 session.resolved(r, Instant::now());
             }
             Step::Connect(addr) => {
@@ -48,16 +54,13 @@ pub(crate) async fn drive(
                 };
                 session.wrote(r, Instant::now());
             }
-            Step::Read => {
-                let r = match stream.as_mut() {
-                    Some(s) => s.read(buf).await,
-                    None => Err(io::ErrorKind::NotConnected.into()),
-                };
-                session.received(r.map(|n| &buf[..n]), Instant::now());
-            }
+            Step::Read => match stream.as_mut() {
+                Some(s) => read(s, session).await,
+                None => session.received(Err(io::ErrorKind::NotConnected.into()), Instant::now()),
+            },
             Step::Ping(ip) => {
                 let r = match icmp {
-                    Some(icmp) => icmp.ping(ip).await,
+                    Some(icmp) => Box::pin(icmp.ping(ip)).await,
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
@@ -65,6 +68,23 @@ pub(crate) async fn drive(
             Step::Done => return,
         }
     }
+}
+
+/// Wait until `s` has bytes (or its end, or an error), then read them into
+/// this thread's buffer and hand them to the session. The buffer is lent
+/// only inside `poll_read`, which never waits, so a probe waiting for its
+/// answer holds none (see `pulse_core::readbuf`).
+async fn read(s: &mut Async<TcpStream>, session: &mut Session) {
+    std::future::poll_fn(|cx| {
+        with_read_buf(|buf| match Pin::new(&mut *s).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                session.received(r.map(|n| &buf[..n]), Instant::now());
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        })
+    })
+    .await;
 }
 
 /// Resolve with the system resolver (getaddrinfo on the `blocking` crate's

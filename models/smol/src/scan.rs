@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use pulse_core::model::{Ledger, SetupError, Sink};
+use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
 use pulse_core::panic::catch_unwind_future;
 use pulse_core::plan::Plan;
 use pulse_core::result::{Outcome, ProbeResult};
@@ -36,7 +36,7 @@ pub(crate) async fn scan(
     started: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan, executor)?;
-    let workers = plan.options.workers.clamp(1, plan.len().max(1));
+    let workers = plan.workers();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
         next: AtomicUsize::new(0),
@@ -58,6 +58,12 @@ pub(crate) async fn scan(
     let mut ledger = Ledger::new(&plan, sink, started);
     while let Ok((index, result)) = rx.recv().await {
         ledger.record(index, result);
+        // Take what else has come, then let results gather for a while
+        // (COLLECT_EVERY says why).
+        while let Ok((index, result)) = rx.try_recv() {
+            ledger.record(index, result);
+        }
+        smol::Timer::after(COLLECT_EVERY).await;
     }
     if let Some(icmp) = &ctx.icmp {
         icmp.close();
@@ -67,7 +73,6 @@ pub(crate) async fn scan(
 
 /// One worker: take the next target until none are left or shutdown began.
 async fn worker(ctx: Arc<Ctx>, tx: channel::Sender<(usize, ProbeResult)>) {
-    let mut buf = vec![0u8; 16 * 1024];
     loop {
         if ctx.stop.is_triggered() {
             break;
@@ -77,26 +82,39 @@ async fn worker(ctx: Arc<Ctx>, tx: channel::Sender<(usize, ProbeResult)>) {
             break;
         }
         // `pulse serve` spreads start times over the interval; a scan's
-        // `due` is its start, already past.
+        // `due` is its start, already past. Boxed, like the send below: only
+        // a spread probe waits here, and unboxed the wait's state would be
+        // in every worker for its whole life.
         let due = ctx.plan.due(index, ctx.started);
-        if due > Instant::now() && !ctx.stop.until(due).await {
+        if due > Instant::now() && !Box::pin(ctx.stop.until(due)).await {
             break;
         }
-        let result = probe_one(&ctx, index, &mut buf).await;
-        if tx.send((index, result)).await.is_err() {
+        let result = probe_one(&ctx, index).await;
+        // Usually there is room and this does not wait. When the collector
+        // is behind, the send waits, boxed: a waiting send holds the result
+        // (300 bytes). The wait is outside the `match`, whose scrutinee (the
+        // result again) would otherwise be kept across it.
+        let behind = match tx.try_send((index, result)) {
+            Ok(()) => None,
+            Err(channel::TrySendError::Full(message)) => Some(Box::pin(tx.send(message))),
+            Err(channel::TrySendError::Closed(_)) => break,
+        };
+        if let Some(send) = behind
+            && send.await.is_err()
+        {
             break;
         }
     }
 }
 
 /// Probe one target; a panic anywhere in it becomes its result.
-async fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
+async fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let start = Instant::now();
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = async {
         let session = ctx.plan.session(index, start);
-        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref(), buf).await
+        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref()).await
     };
     let outcome = catch_unwind_future(probe)
         .await

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use event_listener::Event;
-use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use smol::Timer;
 
 /// Shutdown as smol tasks observe it.
 pub(crate) struct Stop {
-    shutdown: Shutdown,
+    /// The core's handle: the flag, the grace period and its cancel message.
+    pub(crate) shutdown: Shutdown,
     /// Rung once, for all listeners, when the shutdown triggers. Shared with
     /// the callback, which the `Shutdown` keeps (and may run on any thread).
     event: Arc<Event>,
@@ -88,13 +88,5 @@ impl Stop {
         if let Some(at) = self.shutdown.drain_deadline() {
             Timer::at(at).await;
         }
-    }
-
-    /// Why a probe cut off by the grace period was cancelled.
-    pub(crate) fn cancel_message(&self) -> String {
-        format!(
-            "scan interrupted: probe still running when the {} grace period ended",
-            fmt_duration(self.shutdown.grace())
-        )
     }
 }

@@ -1,5 +1,6 @@
 //! One absolute deadline per probe, and the shutdown cut-off.
 
+use std::future::Future;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -25,48 +26,57 @@ enum End {
 /// (resolve, connect, TLS, request, body), so no read or write can extend it.
 /// `future::or` polls its first future first, so the order of the arms is
 /// the tie-break, like tokio's `biased` select.
-pub(crate) async fn with_timeout(
+///
+/// A plain `fn` returning an `async move` block rather than an `async fn`:
+/// an `async fn` keeps its arguments twice in its state (once as passed,
+/// once as locals; rust-lang/rust#62958), and the session is 300 bytes that
+/// every waiting probe would hold twice. The block captures it once.
+// Not an `async fn`, on purpose: see the last paragraph above.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn with_timeout<'a>(
     mut session: Session,
     start: Instant,
     limit: Duration,
-    stop: &Stop,
-    icmp: Option<&Icmp>,
-    buf: &mut [u8],
-) -> Outcome {
-    let deadline = pulse_core::time::deadline(start, limit);
-    // The connection lives out here, not inside `drive`, so that after a
-    // timeout or cancel we still hold it and can close it with a reset.
-    let mut stream: Option<Async<TcpStream>> = None;
-    let end = {
-        // The exchange first: one that finishes as the deadline passes is
-        // done, not timed out (as with tokio's `timeout_at`).
-        let exchange = future::or(
-            async {
-                drive(&mut session, &mut stream, icmp, buf).await;
-                End::Done
-            },
-            async {
-                Timer::at(deadline).await;
-                End::Timeout
-            },
-        );
-        future::or(
+    stop: &'a Stop,
+    icmp: Option<&'a Icmp>,
+) -> impl Future<Output = Outcome> + 'a {
+    async move {
+        let deadline = pulse_core::time::deadline(start, limit);
+        // The connection lives out here, not inside `drive`, so that after a
+        // timeout or cancel we still hold it and can close it with a reset.
+        let mut stream: Option<Async<TcpStream>> = None;
+        // One expression, no named futures: a future bound to a name stays
+        // in the state while the whole expression waits, even after it was
+        // moved on.
+        let end = future::or(
             // Checked first: once the grace period is over, cancel even a
             // probe whose exchange is also ready.
             async {
                 stop.drained().await;
                 End::Cancelled
             },
-            exchange,
+            // The exchange before the deadline: one that finishes as the
+            // deadline passes is done, not timed out (as with tokio's
+            // `timeout_at`).
+            future::or(
+                async {
+                    drive(&mut session, &mut stream, icmp).await;
+                    End::Done
+                },
+                async {
+                    Timer::at(deadline).await;
+                    End::Timeout
+                },
+            ),
         )
-        .await
-    };
-    let now = Instant::now();
-    let reset = !matches!(end, End::Done) || session.close_with_reset();
-    close(stream.take(), reset);
-    match end {
-        End::Done => session.finish(now),
-        End::Timeout => session.timed_out(now, limit),
-        End::Cancelled => session.cancelled(now, stop.cancel_message()),
+        .await;
+        let now = Instant::now();
+        let reset = !matches!(end, End::Done) || session.close_with_reset();
+        close(stream.take(), reset);
+        match end {
+            End::Done => session.finish(now),
+            End::Timeout => session.timed_out(now, limit),
+            End::Cancelled => session.cancelled(now, stop.shutdown.cancel_message()),
+        }
     }
 }

@@ -10,6 +10,7 @@ use crossbeam_channel::{Sender, bounded};
 use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
+use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
 use pulse_core::sync::{Arc, AtomicBool, Ordering};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -36,7 +37,6 @@ pub(crate) fn drive<'a>(
     session: &mut Session,
     conn: &mut Option<Conn<'a>>,
     icmp: Option<&Icmp>,
-    buf: &mut [u8],
     deadline: &Deadline<'a>,
 ) -> Result<(), Cut> {
     loop {
@@ -61,7 +61,9 @@ pub(crate) fn drive<'a>(
                 };
                 session.wrote(r, Instant::now());
             }
-            Step::Read => {
+            // This thread's buffer, lent for the blocking read: every worker
+            // is a thread, so each has one (see `pulse_core::readbuf`).
+            Step::Read => with_read_buf(|buf| {
                 let r = match conn.as_ref() {
                     Some(c) => deadline.call(|left| {
                         c.stream.set_read_timeout(Some(left))?;
@@ -70,7 +72,8 @@ pub(crate) fn drive<'a>(
                     None => Err(io::ErrorKind::NotConnected.into()),
                 };
                 session.received(r.map(|n| &buf[..n]), Instant::now());
-            }
+                Ok(())
+            })?,
             Step::Ping(ip) => {
                 let r = match icmp {
                     Some(icmp) => icmp.ping(ip, deadline)?,

@@ -111,7 +111,7 @@ pub const MODEL: &str = "threads";
 /// threads are not counted.
 pub fn runtime_threads(plan: &Plan) -> usize {
     let icmp = usize::from(plan.needs_icmp(false)) + usize::from(plan.needs_icmp(true));
-    scan::workers(plan) + 1 + icmp
+    plan.workers() + 1 + icmp
 }
 
 /// Run the plan to completion (or shutdown), handing results to `sink`.

@@ -11,7 +11,7 @@ use std::thread::Scope;
 use std::time::Instant;
 
 use crossbeam_channel::bounded;
-use pulse_core::model::{Ledger, SetupError, Sink};
+use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
 use pulse_core::pool::{Pool, Producer, collect, dispatch, work};
@@ -32,12 +32,6 @@ struct Ctx {
     started: Instant,
 }
 
-/// Worker threads for this plan: `--workers`, but no more than there are
-/// targets (a thread with nothing to do is still a thread to start and join).
-pub(crate) fn workers(plan: &Plan) -> usize {
-    plan.options.workers.clamp(1, plan.len().max(1))
-}
-
 /// Run every target with at most `plan.options.workers` in flight.
 pub(crate) fn scan(
     plan: Arc<Plan>,
@@ -46,7 +40,7 @@ pub(crate) fn scan(
     started_at: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan)?;
-    let workers = workers(&plan);
+    let workers = plan.workers();
     let mut ctx = Ctx {
         plan: plan.clone(),
         stop: Stop::new(&shutdown),
@@ -96,7 +90,11 @@ pub(crate) fn scan(
         // The collector ends when the last worker has returned: that is
         // "all done".
         let mut ledger = Ledger::new(&plan, sink, started_at);
-        collect(&pool.results, |index, result| ledger.record(index, result));
+        // Between batches the collector sleeps (COLLECT_EVERY says why).
+        let pause = || std::thread::sleep(COLLECT_EVERY);
+        collect(&pool.results, pause, |index, result| {
+            ledger.record(index, result)
+        });
         drop(done_tx);
         Ok(ledger.finish(shutdown.is_triggered(), Instant::now()))
     });
@@ -129,20 +127,19 @@ fn spawn<'scope>(
 
 /// One worker: the core's [`work`] loop, with this model's probe.
 fn worker(ctx: &Ctx, pool: &Pool<ProbeResult>, results: &Producer<(usize, ProbeResult)>) {
-    let mut buf = vec![0u8; 16 * 1024];
     work(&pool.jobs, results, ctx.stop.shutdown(), |index| {
-        probe_one(ctx, index, &mut buf)
+        probe_one(ctx, index)
     });
 }
 
 /// Probe one target; a panic anywhere in it becomes its result.
-fn probe_one(ctx: &Ctx, index: usize, buf: &mut [u8]) -> ProbeResult {
+fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let start = Instant::now();
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
         let session = ctx.plan.session(index, start);
-        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref(), buf)
+        with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref())
     };
     // AssertUnwindSafe: after a panic nothing of this probe is used again;
     // its socket and ICMP entry are released by their guards' drops during

@@ -23,13 +23,13 @@ use std::net::TcpStream;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select};
 use pulse_core::pool::InFlight;
-use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::sync::{Arc, Mutex};
 
 /// Shutdown as the scan's threads observe it.
 pub struct Stop {
-    shutdown: Shutdown,
+    /// The core's handle: the flag, the grace period and its cancel message.
+    pub(crate) shutdown: Shutdown,
     /// Disconnects when the shutdown triggers: the watchdog selects on it.
     triggered: Receiver<()>,
     /// Disconnects when the grace period ends: every probe waiting in a
@@ -142,14 +142,6 @@ impl Stop {
             Ok(ticket) => Ok(Tracked { stop: self, ticket }),
             Err(_) => Err(io::Error::other("the shutdown grace period is over")),
         }
-    }
-
-    /// Why a probe cut off by the grace period was cancelled.
-    pub fn cancel_message(&self) -> String {
-        format!(
-            "scan interrupted: probe still running when the {} grace period ended",
-            fmt_duration(self.shutdown.grace())
-        )
     }
 }
 

@@ -106,7 +106,6 @@ pub fn with_timeout(
     limit: Duration,
     stop: &Stop,
     icmp: Option<&Icmp>,
-    buf: &mut [u8],
 ) -> Outcome {
     let deadline = Deadline {
         at: pulse_core::time::deadline(start, limit),
@@ -115,13 +114,13 @@ pub fn with_timeout(
     // The connection lives out here, not inside `drive`, so that after a
     // timeout or cancel we still hold it and can close it with a reset.
     let mut conn: Option<Conn<'_>> = None;
-    let end = drive(&mut session, &mut conn, icmp, buf, &deadline);
+    let end = drive(&mut session, &mut conn, icmp, &deadline);
     let now = Instant::now();
     let reset = end.is_err() || session.close_with_reset();
     close(conn.take(), reset);
     match end {
         Ok(()) => session.finish(now),
         Err(Cut::Timeout) => session.timed_out(now, limit),
-        Err(Cut::Cancelled) => session.cancelled(now, stop.cancel_message()),
+        Err(Cut::Cancelled) => session.cancelled(now, stop.shutdown.cancel_message()),
     }
 }

@@ -3,14 +3,17 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
+use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,18 +24,21 @@ pub(crate) async fn drive(
     session: &mut Session,
     stream: &mut Option<TcpStream>,
     icmp: Option<&Icmp>,
-    buf: &mut [u8],
 ) {
     loop {
         match session.step() {
+            // Boxed, as is the ping below: these futures are most of this
+            // function's state, and a probe's state is what it holds in
+            // memory for as long as it waits. Boxed, they cost only the
+            // probes that look a name up or ping, and only then.
             Step::Resolve { host, port } => {
-                let r = resolve(host, port).await;
+                let r = Box::pin(resolve(host, port)).await;
                 session.resolved(r, Instant::now());
             }
             Step::Connect(addr) => {
                 // A redirect opens a new connection; the old one is done.
                 close(stream.take(), false);
-                let r = TcpStream::connect(addr).await.map(|s| *stream = Some(s));
+                let r = connect(addr).await.map(|s| *stream = Some(s));
                 session.connected(r, Instant::now());
             }
             Step::Write(bytes) => {
@@ -42,16 +48,13 @@ pub(crate) async fn drive(
                 };
                 session.wrote(r, Instant::now());
             }
-            Step::Read => {
-                let r = match stream.as_mut() {
-                    Some(s) => s.read(buf).await,
-                    None => Err(io::ErrorKind::NotConnected.into()),
-                };
-                session.received(r.map(|n| &buf[..n]), Instant::now());
-            }
+            Step::Read => match stream.as_mut() {
+                Some(s) => read(s, session).await,
+                None => session.received(Err(io::ErrorKind::NotConnected.into()), Instant::now()),
+            },
             Step::Ping(ip) => {
                 let r = match icmp {
-                    Some(icmp) => icmp.ping(ip).await,
+                    Some(icmp) => Box::pin(icmp.ping(ip)).await,
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
@@ -59,6 +62,42 @@ pub(crate) async fn drive(
             Step::Done => return,
         }
     }
+}
+
+/// Connect to `addr`: start the connect, register the socket, and wait for
+/// it to become writable. tokio reports a refused or failed connect as
+/// error or hang-up readiness, so `SO_ERROR` (a `getsockopt`) is read only
+/// then, for the reason; a connect that succeeds costs `socket`, `connect`
+/// and the registration, nothing more.
+async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::from_std(pulse_net::start_connect(addr)?)?;
+    let ready = stream.ready(Interest::WRITABLE).await?;
+    if ready.is_error() || ready.is_write_closed() {
+        return Err(stream
+            .take_error()?
+            .unwrap_or_else(|| io::Error::other("connect failed with no error reported")));
+    }
+    Ok(stream)
+}
+
+/// Wait until `s` has bytes (or its end, or an error), then read them into
+/// this thread's buffer and hand them to the session. The buffer is lent
+/// only inside `poll_read`, which never waits, so a probe waiting for its
+/// answer holds none (see `pulse_core::readbuf`).
+async fn read(s: &mut TcpStream, session: &mut Session) {
+    std::future::poll_fn(|cx| {
+        with_read_buf(|buf| {
+            let mut filled = ReadBuf::new(buf);
+            match Pin::new(&mut *s).poll_read(cx, &mut filled) {
+                Poll::Ready(r) => {
+                    session.received(r.map(|()| filled.filled()), Instant::now());
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await;
 }
 
 /// Resolve with the system resolver (getaddrinfo on tokio's blocking pool).
@@ -71,9 +110,21 @@ async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 pub(crate) fn close(stream: Option<TcpStream>, reset: bool) {
     if let Some(s) = stream
         && reset
+        && !peer_closed(&s)
     {
         pulse_net::reset_on_close(&s);
     }
+}
+
+/// Whether tokio has already seen the peer's FIN (read-closed readiness,
+/// from the `EPOLLRDHUP` its registration asks for). Then the peer closed
+/// first, our close leaves no TIME_WAIT behind, and the reset, a
+/// `setsockopt`, is not needed. Asked without waiting: a `ready` future
+/// polled once, with a waker that does nothing.
+fn peer_closed(s: &TcpStream) -> bool {
+    let mut ready = std::pin::pin!(s.ready(Interest::READABLE));
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(r)) if r.is_read_closed())
 }
 
 /// The scan's ICMP sockets (one per address family in use), each with the

@@ -6,13 +6,13 @@
 //! channel rather than `Notify` because a late subscriber must still see
 //! that the trigger already happened.
 
-use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use tokio::sync::watch;
 
 /// Shutdown as tokio tasks observe it.
 pub(crate) struct Stop {
-    shutdown: Shutdown,
+    /// The core's handle: the flag, the grace period and its cancel message.
+    pub(crate) shutdown: Shutdown,
     rx: watch::Receiver<bool>,
 }
 
@@ -60,13 +60,5 @@ impl Stop {
         if let Some(at) = self.shutdown.drain_deadline() {
             tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
         }
-    }
-
-    /// Why a probe cut off by the grace period was cancelled.
-    pub(crate) fn cancel_message(&self) -> String {
-        format!(
-            "scan interrupted: probe still running when the {} grace period ended",
-            fmt_duration(self.shutdown.grace())
-        )
     }
 }

@@ -1,5 +1,6 @@
 //! One absolute deadline per probe, and the shutdown cut-off.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pulse_core::result::Outcome;
@@ -22,35 +23,44 @@ enum End {
 ///
 /// The deadline is set once: `timeout_at` wraps the whole exchange (resolve,
 /// connect, TLS, request, body), so no read or write can extend it.
-pub(crate) async fn with_timeout(
+///
+/// A plain `fn` returning an `async move` block rather than an `async fn`:
+/// an `async fn` keeps its arguments twice in its state (once as passed,
+/// once as locals; rust-lang/rust#62958), and the session is 300 bytes that
+/// every waiting probe would hold twice. The block captures it once.
+// Not an `async fn`, on purpose: see the last paragraph above.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn with_timeout<'a>(
     mut session: Session,
     start: Instant,
     limit: Duration,
-    stop: &Stop,
-    icmp: Option<&Icmp>,
-    buf: &mut [u8],
-) -> Outcome {
-    let deadline = tokio::time::Instant::from_std(deadline(start, limit));
-    // The connection lives out here, not inside `drive`, so that after a
-    // timeout or cancel we still hold it and can close it with a reset.
-    let mut stream: Option<TcpStream> = None;
-    let end = {
-        let exchange =
-            tokio::time::timeout_at(deadline, drive(&mut session, &mut stream, icmp, buf));
-        tokio::select! {
+    stop: &'a Stop,
+    icmp: Option<&'a Icmp>,
+) -> impl Future<Output = Outcome> + 'a {
+    async move {
+        let deadline = tokio::time::Instant::from_std(deadline(start, limit));
+        // The connection lives out here, not inside `drive`, so that after a
+        // timeout or cancel we still hold it and can close it with a reset.
+        let mut stream: Option<TcpStream> = None;
+        // The futures are written in the `select!`, not bound to names
+        // first: a future bound to a name stays in the state while the
+        // whole `select!` waits, even after it was moved into it.
+        let end = tokio::select! {
             // Checked first: once the grace period is over, cancel even a
             // probe whose exchange is also ready.
             biased;
             () = stop.drained() => End::Cancelled,
-            r = exchange => if r.is_ok() { End::Done } else { End::Timeout },
+            r = tokio::time::timeout_at(deadline, drive(&mut session, &mut stream, icmp)) => {
+                if r.is_ok() { End::Done } else { End::Timeout }
+            }
+        };
+        let now = Instant::now();
+        let reset = !matches!(end, End::Done) || session.close_with_reset();
+        close(stream.take(), reset);
+        match end {
+            End::Done => session.finish(now),
+            End::Timeout => session.timed_out(now, limit),
+            End::Cancelled => session.cancelled(now, stop.shutdown.cancel_message()),
         }
-    };
-    let now = Instant::now();
-    let reset = !matches!(end, End::Done) || session.close_with_reset();
-    close(stream.take(), reset);
-    match end {
-        End::Done => session.finish(now),
-        End::Timeout => session.timed_out(now, limit),
-        End::Cancelled => session.cancelled(now, stop.cancel_message()),
     }
 }
