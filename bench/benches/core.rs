@@ -129,19 +129,28 @@ fn core(c: &mut Criterion) {
     group.bench_function("http-exchange", |b| {
         b.iter(|| {
             let mut s = Session::new(&http, None, DEFAULT_BODY_CAP, Instant::now());
-            let mut peer = Plain { request: Vec::new(), sent: false };
+            let mut peer = Plain {
+                request: Vec::new(),
+                sent: false,
+            };
             exchange(&mut s, &mut peer);
             let outcome = s.finish(Instant::now());
             assert!(outcome.success, "{:?}", outcome.error);
         });
     });
 
-    let https = parse_target("https://127.0.0.1:443/ contains=\"pulse-farm-ok\" insecure").expect("valid");
+    let https =
+        parse_target("https://127.0.0.1:443/ contains=\"pulse-farm-ok\" insecure").expect("valid");
     let client = pulse_core::tls::insecure();
     let (server, _) = pulse_fixtures::server_config().expect("a certificate");
     group.bench_function("https-exchange", |b| {
         b.iter(|| {
-            let mut s = Session::new(&https, Some(Arc::clone(&client)), DEFAULT_BODY_CAP, Instant::now());
+            let mut s = Session::new(
+                &https,
+                Some(Arc::clone(&client)),
+                DEFAULT_BODY_CAP,
+                Instant::now(),
+            );
             let mut peer = Tls {
                 server: rustls::ServerConnection::new(Arc::clone(&server)).expect("a server"),
                 responded: false,

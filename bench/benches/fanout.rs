@@ -12,7 +12,9 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use pulse_bench::{quick, setup, units::Model};
 
 fn fanout(c: &mut Criterion) {
@@ -24,12 +26,17 @@ fn fanout(c: &mut Criterion) {
         let farm = setup::start(&scenario, 2).expect("the farm starts");
         for workers in quick::pick(vec![10, 100, 1000], vec![10, 100]) {
             let n = quick::pick(
-                if latency_ms == 0 { (workers * 4).max(1000) } else { workers * 4 },
+                if latency_ms == 0 {
+                    (workers * 4).max(1000)
+                } else {
+                    workers * 4
+                },
                 workers,
             );
             let (targets, _) = setup::cycle(&farm, n);
             let plan = setup::plan(&targets, workers, Duration::from_secs(2)).expect("valid plan");
-            let mut group = c.benchmark_group(format!("fanout/http-{latency_ms}ms/workers-{workers}"));
+            let mut group =
+                c.benchmark_group(format!("fanout/http-{latency_ms}ms/workers-{workers}"));
             group
                 .throughput(Throughput::Elements(n as u64))
                 .sampling_mode(SamplingMode::Flat)

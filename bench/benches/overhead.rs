@@ -30,7 +30,8 @@ fn overhead(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let n = usize::try_from(iters).unwrap_or(usize::MAX).max(1);
                     let (targets, _) = setup::cycle(&farm, n);
-                    let plan = setup::plan(&targets, 1, Duration::from_secs(2)).expect("valid plan");
+                    let plan =
+                        setup::plan(&targets, 1, Duration::from_secs(2)).expect("valid plan");
                     setup::scan(model.run_fn(), &plan).expect("the scan runs").0
                 });
             });

@@ -12,7 +12,9 @@
 
 use std::time::Instant;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use pulse_bench::{quick, units::Executor, units::Model};
 
 fn spawn(c: &mut Criterion) {

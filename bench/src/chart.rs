@@ -89,7 +89,12 @@ impl Bars {
                 top + 16.0,
                 escape(&panel.title)
             );
-            let max = panel.rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(1e-9);
+            let max = panel
+                .rows
+                .iter()
+                .map(|r| r.1)
+                .fold(0.0_f64, f64::max)
+                .max(1e-9);
             let base = panel.rows.first().filter(|r| r.1 > 0.0);
             for (i, (name, v)) in panel.rows.iter().enumerate() {
                 let y = top + gap - 8.0 + i as f64 * row_h;
@@ -262,7 +267,11 @@ impl Axis {
             if from_zero {
                 lo = lo.min(0.0);
             }
-            hi = if hi > lo { hi + (hi - lo) * 0.05 } else { lo + 1.0 };
+            hi = if hi > lo {
+                hi + (hi - lo) * 0.05
+            } else {
+                lo + 1.0
+            };
         }
         Axis { lo, hi, log }
     }

@@ -22,7 +22,10 @@ use clap::{Parser, Subcommand};
 use pulse_bench::units::{Executor, Model};
 
 #[derive(Parser, Debug)]
-#[command(name = "pulse-bench", about = "Sweep pulse's models as whole processes and write reports/")]
+#[command(
+    name = "pulse-bench",
+    about = "Sweep pulse's models as whole processes and write reports/"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -82,7 +85,12 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    match harness::main(&cli.regimes, &cli.out, cli.pulse.clone(), cli.criterion.clone()) {
+    match harness::main(
+        &cli.regimes,
+        &cli.out,
+        cli.pulse.clone(),
+        cli.criterion.clone(),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pulse-bench: {e}");

@@ -105,8 +105,10 @@ impl Child {
 
     /// Start it, sample it while it runs, wait for it, and measure it.
     pub fn run(mut self) -> Result<Measured, String> {
-        let out = File::create(&self.stdout).map_err(|e| format!("{}: {e}", self.stdout.display()))?;
-        let err = File::create(&self.stderr).map_err(|e| format!("{}: {e}", self.stderr.display()))?;
+        let out =
+            File::create(&self.stdout).map_err(|e| format!("{}: {e}", self.stdout.display()))?;
+        let err =
+            File::create(&self.stderr).map_err(|e| format!("{}: {e}", self.stderr.display()))?;
         let before = children_usage()?;
         let started = Instant::now();
         let mut child = self
@@ -140,7 +142,9 @@ impl Child {
             }
             std::thread::sleep(SAMPLE_EVERY);
         }
-        let waited = child.wait4().map_err(|e| format!("waiting for the child: {e}"))?;
+        let waited = child
+            .wait4()
+            .map_err(|e| format!("waiting for the child: {e}"))?;
         let wall = started.elapsed();
         let after = children_usage()?;
         let usage = Usage {
@@ -180,7 +184,10 @@ fn children_usage() -> Result<Usage, String> {
 /// (a zombie has no threads left to count).
 fn threads_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    if status.lines().any(|l| l.starts_with("State:") && l.contains("zombie")) {
+    if status
+        .lines()
+        .any(|l| l.starts_with("State:") && l.contains("zombie"))
+    {
         return None;
     }
     status
@@ -227,8 +234,13 @@ mod tests {
     fn a_child_is_measured_by_the_kernel() {
         let dir = tempfile::tempdir().unwrap();
         // A shell that burns some CPU in a second process and exits 3.
-        let args = ["-c".to_string(), "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3".to_string()];
-        let m = Child::new(Path::new("/bin/sh"), &args, dir.path(), "sh").run().unwrap();
+        let args = [
+            "-c".to_string(),
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3".to_string(),
+        ];
+        let m = Child::new(Path::new("/bin/sh"), &args, dir.path(), "sh")
+            .run()
+            .unwrap();
         assert_eq!(m.usage.exit_code, Some(3));
         assert!(m.usage.cpu_s() > 0.0, "{:?}", m.usage);
         assert!(m.usage.peak_rss_mib > 0.1, "{:?}", m.usage);
@@ -246,7 +258,10 @@ mod tests {
         // sleep dies of SIGINT: no exit code, and well before its 5 s.
         assert_eq!(m.usage.exit_code, None);
         assert!(m.usage.wall_s < 2.0, "{:?}", m.usage);
-        assert!(m.exit_after_interrupt.is_some_and(|d| d < Duration::from_secs(1)));
+        assert!(
+            m.exit_after_interrupt
+                .is_some_and(|d| d < Duration::from_secs(1))
+        );
     }
 }
 

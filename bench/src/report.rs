@@ -46,7 +46,11 @@ impl Table {
         let _ = writeln!(
             t,
             "| {} |",
-            self.headers.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
+            self.headers
+                .iter()
+                .map(|h| cell(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
         let _ = writeln!(
             t,
@@ -77,7 +81,11 @@ impl Table {
         };
         let mut out = String::new();
         for r in std::iter::once(&self.headers).chain(&self.rows) {
-            let _ = writeln!(out, "{}", r.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","));
+            let _ = writeln!(
+                out,
+                "{}",
+                r.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+            );
         }
         out
     }

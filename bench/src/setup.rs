@@ -98,7 +98,10 @@ pub fn plan(targets: &str, workers: usize, timeout: Duration) -> Result<Arc<Plan
         ..Options::default()
     };
     let mut no_files = |p: &std::path::Path| -> std::io::Result<Vec<u8>> {
-        Err(std::io::Error::other(format!("no files in benches ({})", p.display())))
+        Err(std::io::Error::other(format!(
+            "no files in benches ({})",
+            p.display()
+        )))
     };
     Plan::new("<bench>", parsed, options, &mut no_files)
         .map(Arc::new)
@@ -110,7 +113,12 @@ pub fn plan(targets: &str, workers: usize, timeout: Duration) -> Result<Arc<Plan
 pub fn scan(run: RunFn, plan: &Arc<Plan>) -> Result<(Duration, Vec<ProbeResult>), String> {
     let mut sink = Collect::new(plan.len());
     let t0 = Instant::now();
-    run(plan.clone(), Shutdown::new(Duration::from_secs(1)), &mut sink).map_err(|e| e.message)?;
+    run(
+        plan.clone(),
+        Shutdown::new(Duration::from_secs(1)),
+        &mut sink,
+    )
+    .map_err(|e| e.message)?;
     Ok((t0.elapsed(), sink.into_ordered()))
 }
 

@@ -196,7 +196,11 @@ impl Executor {
             Inner::Threads => {
                 let mut handles = Vec::with_capacity(n);
                 for _ in 0..n {
-                    handles.push(std::thread::Builder::new().spawn(|| {}).map_err(|e| e.to_string())?);
+                    handles.push(
+                        std::thread::Builder::new()
+                            .spawn(|| {})
+                            .map_err(|e| e.to_string())?,
+                    );
                 }
                 for h in handles {
                     h.join().map_err(|_| "a unit panicked".to_string())?;
@@ -327,7 +331,9 @@ impl Executor {
             }),
             Inner::AsyncStd => async_std::task::block_on(async {
                 let tasks: Vec<_> = (0..n)
-                    .map(|_| async_std::task::spawn(async move { async_std::task::sleep(left()).await }))
+                    .map(|_| {
+                        async_std::task::spawn(async move { async_std::task::sleep(left()).await })
+                    })
                     .collect();
                 let started = t0.elapsed();
                 for t in tasks {
@@ -416,7 +422,11 @@ mod tests {
             ex.ping_pong(10).unwrap();
             let until = Instant::now() + Duration::from_millis(50);
             let started = ex.hold_idle(20, until).unwrap();
-            assert!(Instant::now() >= until, "{}: returned before the units woke", model.name());
+            assert!(
+                Instant::now() >= until,
+                "{}: returned before the units woke",
+                model.name()
+            );
             assert!(started < Duration::from_secs(5));
         }
     }

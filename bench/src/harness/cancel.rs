@@ -24,11 +24,15 @@ pub fn run(ctx: &mut Ctx) -> Section {
     let farm = match ctx.farm(&scenario) {
         Ok(f) => f,
         Err(e) => {
-            ctx.skip(format!("cancellation and failure cost: the farm cannot start: {e}"));
+            ctx.skip(format!(
+                "cancellation and failure cost: the farm cannot start: {e}"
+            ));
             return s;
         }
     };
-    let Ok(file) = ctx.file("fail-heavy.txt", farm.targets()) else { return s };
+    let Ok(file) = ctx.file("fail-heavy.txt", farm.targets()) else {
+        return s;
+    };
     let targets = farm.hosts();
     let workers = IN_FLIGHT.min(targets);
 
@@ -49,9 +53,23 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 spec.interrupt_after = Some(Duration::from_secs(1));
             });
             let Ok(run) = run else { continue };
-            let exit_ms = run.measured.exit_after_interrupt.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
-            let (results, cancelled) = run.report.as_ref().map_or((0, 0), |r| (r.results.len(), r.summary.cancelled));
-            rows.push((grace, model, exit_ms, results, cancelled, run.measured.usage.exit_code, run.failure.clone()));
+            let exit_ms = run
+                .measured
+                .exit_after_interrupt
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+            let (results, cancelled) = run
+                .report
+                .as_ref()
+                .map_or((0, 0), |r| (r.results.len(), r.summary.cancelled));
+            rows.push((
+                grace,
+                model,
+                exit_ms,
+                results,
+                cancelled,
+                run.measured.usage.exit_code,
+                run.failure.clone(),
+            ));
         }
     }
     s.chart(
@@ -64,13 +82,21 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 .map(|g| Panel {
                     title: format!("--grace {g}: ms from SIGINT to exit (lower is better)"),
                     unit: " ms".into(),
-                    rows: rows.iter().filter(|r| r.0 == *g).map(|r| (r.1.to_string(), r.2)).collect(),
+                    rows: rows
+                        .iter()
+                        .filter(|r| r.0 == *g)
+                        .map(|r| (r.1.to_string(), r.2))
+                        .collect(),
                 })
                 .collect(),
         }
         .svg(),
     );
-    let zero: Vec<String> = rows.iter().filter(|r| r.0 == "0").map(|r| format!("{} {:.0} ms", r.1, r.2)).collect();
+    let zero: Vec<String> = rows
+        .iter()
+        .filter(|r| r.0 == "0")
+        .map(|r| format!("{} {:.0} ms", r.1, r.2))
+        .collect();
     let all_accounted = rows.iter().all(|r| r.3 == targets && r.5 == Some(130));
     s.doc.finding(
         &format!(
@@ -85,7 +111,15 @@ pub fn run(ctx: &mut Ctx) -> Section {
          threads to wake and join. With --grace 2s the blackholed probes run on until the grace period \
          ends (their 5 s deadline is later), so every model exits about 2 s after the signal.",
     );
-    let mut t = Table::new(&["--grace", "model", "SIGINT to exit (ms)#", "results#", "cancelled#", "exit code#", "note"]);
+    let mut t = Table::new(&[
+        "--grace",
+        "model",
+        "SIGINT to exit (ms)#",
+        "results#",
+        "cancelled#",
+        "exit code#",
+        "note",
+    ]);
     for r in &rows {
         t.row(vec![
             r.0.into(),
@@ -100,7 +134,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
     s.table("cancel", t);
 
     // Failure cost: the scenario as written.
-    s.doc.heading(3, "Failure cost: a scan of mostly failing hosts against its ideal");
+    s.doc.heading(
+        3,
+        "Failure cost: a scan of mostly failing hosts against its ideal",
+    );
     let timeout = scenario.timeout().unwrap_or(Duration::from_secs(1));
     let hung = farm
         .expectations()
@@ -117,10 +154,19 @@ pub fn run(ctx: &mut Ctx) -> Section {
         scenario.workers,
         scenario.timeout.trim()
     ));
-    let mut t = Table::new(&["model", "scan (s)#", "vs ideal#", "CPU (s)#", "peak RSS (MiB)#", "correct#"]);
+    let mut t = Table::new(&[
+        "model",
+        "scan (s)#",
+        "vs ideal#",
+        "CPU (s)#",
+        "peak RSS (MiB)#",
+        "correct#",
+    ]);
     let mut bars = Vec::new();
     for model in models() {
-        let Ok(run) = ctx.scan(model, &file, scenario.workers, timeout, |_| {}) else { continue };
+        let Ok(run) = ctx.scan(model, &file, scenario.workers, timeout, |_| {}) else {
+            continue;
+        };
         let Some(rep) = &run.report else { continue };
         let secs = rep.pulse.duration_ms / 1000.0;
         let c = check(farm.expectations(), &rep.results);
@@ -135,7 +181,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
         ]);
     }
     drop(farm);
-    let spread: Vec<String> = bars.iter().map(|b| format!("{} {:.2}x", b.0, b.1)).collect();
+    let spread: Vec<String> = bars
+        .iter()
+        .map(|b| format!("{} {:.2}x", b.0, b.1))
+        .collect();
     s.doc.finding(
         &format!("Scan time over its ideal: {}.", spread.join(", ")),
         "Waiting on a timeout costs every model the same: nothing. A hung probe is a parked future or a \

@@ -24,7 +24,9 @@ pub fn run(ctx: &mut Ctx) -> Section {
          process, on the same two cores: its CPU is shown per run. The `1 core` rows run the same scan \
          under `taskset -c 0`."
     ));
-    let farm = match setup::one_group("cpu", "https", "ok", pick(100, 10), 0, "2s").and_then(|sc| ctx.farm(&sc)) {
+    let farm = match setup::one_group("cpu", "https", "ok", pick(100, 10), 0, "2s")
+        .and_then(|sc| ctx.farm(&sc))
+    {
         Ok(f) => f,
         Err(e) => {
             ctx.skip(format!("the CPU-bound regime: the farm cannot start: {e}"));
@@ -33,12 +35,17 @@ pub fn run(ctx: &mut Ctx) -> Section {
     };
     let n = pick(4000, 100);
     let (text, _) = setup::cycle(&farm, n);
-    let Ok(file) = ctx.file("cpu.txt", &text) else { return s };
+    let Ok(file) = ctx.file("cpu.txt", &text) else {
+        return s;
+    };
     let taskset = command_output("taskset", &["--version"]).is_some();
     if !taskset {
         ctx.skip("the CPU-bound regime's one-core rows: `taskset` (util-linux) not found".into());
     }
-    let mut variants: Vec<(String, &str, bool)> = models().iter().map(|m| ((*m).to_string(), *m, false)).collect();
+    let mut variants: Vec<(String, &str, bool)> = models()
+        .iter()
+        .map(|m| ((*m).to_string(), *m, false))
+        .collect();
     if taskset {
         variants.push(("tokio, 1 core".into(), "tokio", true));
         variants.push(("threads, 1 core".into(), "threads", true));
@@ -57,7 +64,14 @@ pub fn run(ctx: &mut Ctx) -> Section {
         let probes = rep.results.len() as f64;
         let up = rep.summary.up as f64;
         let rate = probes / (rep.pulse.duration_ms / 1000.0).max(1e-9);
-        rows.push((label, rate, run.measured.usage.cpu_s() * 1e6 / probes, farm_cpu * 1e6 / probes, up / probes, rep.pulse.runtime_threads));
+        rows.push((
+            label,
+            rate,
+            run.measured.usage.cpu_s() * 1e6 / probes,
+            farm_cpu * 1e6 / probes,
+            up / probes,
+            rep.pulse.runtime_threads,
+        ));
     }
     drop(farm);
     s.chart(
@@ -66,8 +80,16 @@ pub fn run(ctx: &mut Ctx) -> Section {
         Bars {
             title: format!("HTTPS, full handshakes, {WORKERS} in flight, zero latency"),
             panels: vec![
-                Panel { title: "probes/s (higher is better)".into(), unit: String::new(), rows: rows.iter().map(|r| (r.0.clone(), r.1)).collect() },
-                Panel { title: "client CPU per probe, µs (lower is better)".into(), unit: " µs".into(), rows: rows.iter().map(|r| (r.0.clone(), r.2)).collect() },
+                Panel {
+                    title: "probes/s (higher is better)".into(),
+                    unit: String::new(),
+                    rows: rows.iter().map(|r| (r.0.clone(), r.1)).collect(),
+                },
+                Panel {
+                    title: "client CPU per probe, µs (lower is better)".into(),
+                    unit: " µs".into(),
+                    rows: rows.iter().map(|r| (r.0.clone(), r.2)).collect(),
+                },
             ],
         }
         .svg(),
@@ -81,9 +103,20 @@ pub fn run(ctx: &mut Ctx) -> Section {
              shared with the farm the client never gets two whole ones.",
         );
     }
-    let rates: Vec<String> = rows.iter().filter(|r| !r.0.contains("core")).map(|r| format!("{} {:.0}", r.0, r.1)).collect();
-    let cpus: Vec<f64> = rows.iter().filter(|r| !r.0.contains("core")).map(|r| r.2).collect();
-    if let (Some(lo), Some(hi)) = (cpus.iter().copied().reduce(f64::min), cpus.iter().copied().reduce(f64::max)) {
+    let rates: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.0.contains("core"))
+        .map(|r| format!("{} {:.0}", r.0, r.1))
+        .collect();
+    let cpus: Vec<f64> = rows
+        .iter()
+        .filter(|r| !r.0.contains("core"))
+        .map(|r| r.2)
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        cpus.iter().copied().reduce(f64::min),
+        cpus.iter().copied().reduce(f64::max),
+    ) {
         s.doc.finding(
             &format!("probes/s: {}; client CPU per probe {lo:.0} to {hi:.0} µs.", rates.join(", ")),
             "The TLS work is the core's (rustls, the same code in every model), so it costs each model the \
@@ -92,9 +125,23 @@ pub fn run(ctx: &mut Ctx) -> Section {
              run two handshakes at a time however the work is handed out.",
         );
     }
-    let mut t = Table::new(&["variant", "probes/s#", "client CPU µs/probe#", "farm CPU µs/probe#", "up#", "model threads#"]);
+    let mut t = Table::new(&[
+        "variant",
+        "probes/s#",
+        "client CPU µs/probe#",
+        "farm CPU µs/probe#",
+        "up#",
+        "model threads#",
+    ]);
     for r in &rows {
-        t.row(vec![r.0.clone(), f0(r.1), f0(r.2), f0(r.3), format!("{:.0}%", r.4 * 100.0), r.5.to_string()]);
+        t.row(vec![
+            r.0.clone(),
+            f0(r.1),
+            f0(r.2),
+            f0(r.3),
+            format!("{:.0}%", r.4 * 100.0),
+            r.5.to_string(),
+        ]);
     }
     s.table("cpu-https", t);
     s

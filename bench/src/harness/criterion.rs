@@ -72,18 +72,26 @@ fn read(dir: &Path) -> Vec<Result> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 if p.file_name().is_some_and(|n| n == "new") {
-                    let b = std::fs::read(p.join("benchmark.json")).ok().and_then(|b| serde_json::from_slice::<Benchmark>(&b).ok());
-                    let est = std::fs::read(p.join("estimates.json")).ok().and_then(|b| serde_json::from_slice::<Estimates>(&b).ok());
+                    let b = std::fs::read(p.join("benchmark.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Benchmark>(&b).ok());
+                    let est = std::fs::read(p.join("estimates.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Estimates>(&b).ok());
                     if let (Some(b), Some(est)) = (b, est) {
                         out.push(Result {
                             group: b.group_id,
                             id: b.function_id.unwrap_or_default(),
-                            ns: est.slope.map_or(est.mean.point_estimate, |s| s.point_estimate),
+                            ns: est
+                                .slope
+                                .map_or(est.mean.point_estimate, |s| s.point_estimate),
                             elements: match b.throughput {
                                 Some(Throughput::Elements(n)) => n,
                                 _ => 1,
@@ -102,7 +110,10 @@ fn read(dir: &Path) -> Vec<Result> {
 
 /// Models in report order, other IDs after them.
 fn order(id: &str) -> usize {
-    models().iter().position(|m| *m == id).unwrap_or(models().len())
+    models()
+        .iter()
+        .position(|m| *m == id)
+        .unwrap_or(models().len())
 }
 
 /// A time in its natural unit.
@@ -134,14 +145,27 @@ pub fn run(ctx: &mut Ctx) -> Section {
          iteration, without the per-sample start-up), its mean otherwise. These run in one process with \
          the farm on two threads of its own.",
     );
-    let base = |group: &str| all.iter().find(|r| r.group == group && r.id == "tokio").map(|r| r.ns);
+    let base = |group: &str| {
+        all.iter()
+            .find(|r| r.group == group && r.id == "tokio")
+            .map(|r| r.ns)
+    };
     for (area, what) in [
-        ("fanout", "probes/s of a whole in-process scan against the farm"),
-        ("overhead", "one probe at a time: the client's cost per probe"),
+        (
+            "fanout",
+            "probes/s of a whole in-process scan against the farm",
+        ),
+        (
+            "overhead",
+            "one probe at a time: the client's cost per probe",
+        ),
         ("spawn", "the unit of concurrency alone"),
         ("core", "the sans-IO session alone, no socket, no executor"),
     ] {
-        let mine: Vec<&Result> = all.iter().filter(|r| r.group.split('/').next() == Some(area)).collect();
+        let mine: Vec<&Result> = all
+            .iter()
+            .filter(|r| r.group.split('/').next() == Some(area))
+            .collect();
         if mine.is_empty() {
             ctx.skip(format!("criterion area `{area}`: no results"));
             continue;
@@ -157,7 +181,12 @@ pub fn run(ctx: &mut Ctx) -> Section {
                             points: mine
                                 .iter()
                                 .filter(|r| r.id == *m && r.group.contains(&format!("http-{lat}/")))
-                                .filter_map(|r| Some((r.group.rsplit("workers-").next()?.parse().ok()?, r.rate())))
+                                .filter_map(|r| {
+                                    Some((
+                                        r.group.rsplit("workers-").next()?.parse().ok()?,
+                                        r.rate(),
+                                    ))
+                                })
                                 .collect(),
                         })
                         .collect();
@@ -192,7 +221,11 @@ pub fn run(ctx: &mut Ctx) -> Section {
                             .map(|g| Panel {
                                 title: (*g).to_string(),
                                 unit: " µs".into(),
-                                rows: mine.iter().filter(|r| r.group == *g).map(|r| (r.id.clone(), r.ns / 1e3 / r.elements as f64)).collect(),
+                                rows: mine
+                                    .iter()
+                                    .filter(|r| r.group == *g)
+                                    .map(|r| (r.id.clone(), r.ns / 1e3 / r.elements as f64))
+                                    .collect(),
                             })
                             .collect(),
                     }
@@ -202,7 +235,14 @@ pub fn run(ctx: &mut Ctx) -> Section {
             _ => {}
         }
         findings(&mut s, area, &mine);
-        let mut t = Table::new(&["group", "id", "time per iteration#", "elements per iteration#", "elements/s#", "time vs tokio#"]);
+        let mut t = Table::new(&[
+            "group",
+            "id",
+            "time per iteration#",
+            "elements per iteration#",
+            "elements/s#",
+            "time vs tokio#",
+        ]);
         for r in &mine {
             t.row(vec![
                 r.group.clone(),
@@ -222,7 +262,11 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
     let get = |g: &str, id: &str| rows.iter().find(|r| r.group == g && r.id == id);
     match area {
         "spawn" => {
-            let g = rows.iter().find(|r| r.group.contains("join")).map(|r| r.group.clone()).unwrap_or_default();
+            let g = rows
+                .iter()
+                .find(|r| r.group.contains("join"))
+                .map(|r| r.group.clone())
+                .unwrap_or_default();
             if let (Some(t), Some(th)) = (get(&g, "tokio"), get(&g, "threads")) {
                 s.doc.finding(
                     &format!(
@@ -236,7 +280,10 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
                      wait on its exit. This is the price the threads model pays per worker at start-up.",
                 );
             }
-            if let (Some(t), Some(th)) = (get("spawn/ping-pong", "tokio"), get("spawn/ping-pong", "threads")) {
+            if let (Some(t), Some(th)) = (
+                get("spawn/ping-pong", "tokio"),
+                get("spawn/ping-pong", "threads"),
+            ) {
                 s.doc.finding(
                     &format!("One cross-thread round trip: tokio {}, threads {}.", time(t.ns), time(th.ns)),
                     "Each round trip is two wake-ups of a thread parked on a futex; the difference is what \
@@ -246,7 +293,9 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
             }
         }
         "core" => {
-            if let (Some(h), Some(t)) = (get("core", "http-exchange"), get("core", "https-exchange")) {
+            if let (Some(h), Some(t)) =
+                (get("core", "http-exchange"), get("core", "https-exchange"))
+            {
                 s.doc.finding(
                     &format!("The core alone: an HTTP exchange {}, an HTTPS one with its handshake {}.", time(h.ns), time(t.ns)),
                     "This is the same in every model (the session is the core's), so it is the floor under \
@@ -258,9 +307,15 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
         "overhead" => {
             for kind in ["tcp", "http", "https"] {
                 let g = format!("overhead/{kind}");
-                let vals: Vec<String> = models().iter().filter_map(|m| get(&g, m).map(|r| format!("{m} {}", time(r.ns)))).collect();
+                let vals: Vec<String> = models()
+                    .iter()
+                    .filter_map(|m| get(&g, m).map(|r| format!("{m} {}", time(r.ns))))
+                    .collect();
                 if !vals.is_empty() {
-                    s.doc.finding(&format!("One {kind} probe, start to result: {}.", vals.join(", ")), "");
+                    s.doc.finding(
+                        &format!("One {kind} probe, start to result: {}.", vals.join(", ")),
+                        "",
+                    );
                 }
             }
             s.doc.para(
@@ -271,8 +326,19 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
             );
         }
         _ => {
-            let top = rows.iter().filter(|r| r.group.ends_with("workers-1000") || r.group.ends_with("workers-100"));
-            let parts: Vec<String> = top.map(|r| format!("{} {} {:.0}/s", r.group.trim_start_matches("fanout/"), r.id, r.rate())).collect();
+            let top = rows
+                .iter()
+                .filter(|r| r.group.ends_with("workers-1000") || r.group.ends_with("workers-100"));
+            let parts: Vec<String> = top
+                .map(|r| {
+                    format!(
+                        "{} {} {:.0}/s",
+                        r.group.trim_start_matches("fanout/"),
+                        r.id,
+                        r.rate()
+                    )
+                })
+                .collect();
             if !parts.is_empty() {
                 s.doc.finding(
                     "In-process fan-out, probes/s:",

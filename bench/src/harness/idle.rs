@@ -41,13 +41,23 @@ fn child(ctx: &mut Ctx, model: &str, units: usize) -> Result<(f64, f64, u64), St
         HOLD_MS.to_string(),
     ];
     let me = ctx.me.clone();
-    let c = Child::new(&me, &args, ctx.scratch.path(), &format!("idle-{model}-{units}"));
+    let c = Child::new(
+        &me,
+        &args,
+        ctx.scratch.path(),
+        &format!("idle-{model}-{units}"),
+    );
     let (out, err) = (c.stdout.clone(), c.stderr.clone());
-    ctx.commands.push(format!("{} {}", me.display(), args.join(" ")));
+    ctx.commands
+        .push(format!("{} {}", me.display(), args.join(" ")));
     let m = c.run()?;
     if m.usage.exit_code != Some(0) {
         let why = std::fs::read_to_string(&err).unwrap_or_default();
-        return Err(why.lines().next().unwrap_or("failed without a message").to_string());
+        return Err(why
+            .lines()
+            .next()
+            .unwrap_or("failed without a message")
+            .to_string());
     }
     let start = read_ms(&out).unwrap_or(0.0);
     Ok((m.usage.peak_rss_mib, start, m.usage.peak_threads))
@@ -60,7 +70,11 @@ fn read_ms(path: &Path) -> Option<f64> {
 
 /// The kernel limits that decide how many threads a process can start.
 fn thread_limits() -> String {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into())
+    };
     format!(
         "vm.max_map_count {} (each thread's stack is a mapping plus its guard page), kernel.threads-max {}, \
          kernel.pid_max {}",
@@ -92,7 +106,13 @@ pub fn run(ctx: &mut Ctx) -> Section {
         let mut failed: Option<usize> = None;
         for &n in &sizes {
             if let Some(at) = failed {
-                points.push(Point { model, units: n, per_unit: Err(format!("not tried: failed at {at}")), start_ms: None, threads: 0 });
+                points.push(Point {
+                    model,
+                    units: n,
+                    per_unit: Err(format!("not tried: failed at {at}")),
+                    start_ms: None,
+                    threads: 0,
+                });
                 continue;
             }
             if model == "rayon" && n > pulse_rayon::MAX_WORKERS {
@@ -118,7 +138,13 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 }),
                 Err(e) => {
                     failed = Some(n);
-                    points.push(Point { model, units: n, per_unit: Err(format!("failed: {e}; limits: {}", thread_limits())), start_ms: None, threads: 0 });
+                    points.push(Point {
+                        model,
+                        units: n,
+                        per_unit: Err(format!("failed: {e}; limits: {}", thread_limits())),
+                        start_ms: None,
+                        threads: 0,
+                    });
                 }
             }
         }
@@ -136,22 +162,41 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 .iter()
                 .map(|m| Series {
                     name: (*m).into(),
-                    points: points.iter().filter(|p| p.model == *m).filter_map(|p| Some((p.units as f64, *p.per_unit.as_ref().ok()?))).collect(),
+                    points: points
+                        .iter()
+                        .filter(|p| p.model == *m)
+                        .filter_map(|p| Some((p.units as f64, *p.per_unit.as_ref().ok()?)))
+                        .collect(),
                 })
                 .collect(),
         }
         .svg(),
     );
-    let per = |m: &str, n: usize| points.iter().find(|p| p.model == m && p.units == n).and_then(|p| p.per_unit.as_ref().ok().copied());
+    let per = |m: &str, n: usize| {
+        points
+            .iter()
+            .find(|p| p.model == m && p.units == n)
+            .and_then(|p| p.per_unit.as_ref().ok().copied())
+    };
     let top = sizes.last().copied().unwrap_or(0);
     let mut bits = Vec::new();
     for m in models() {
-        let best = points.iter().filter(|p| p.model == m && p.per_unit.is_ok()).map(|p| p.units).max();
+        let best = points
+            .iter()
+            .filter(|p| p.model == m && p.per_unit.is_ok())
+            .map(|p| p.units)
+            .max();
         if let Some(b) = best {
             bits.push(format!("{m} {b} ({:.0} B each)", per(m, b).unwrap_or(0.0)));
         }
     }
-    s.doc.finding(&format!("Most units held asleep (up to {top} tried): {}.", bits.join(", ")), "");
+    s.doc.finding(
+        &format!(
+            "Most units held asleep (up to {top} tried): {}.",
+            bits.join(", ")
+        ),
+        "",
+    );
     if let (Some(t), Some(th)) = (per("tokio", 10_000), per("threads", 10_000)) {
         s.doc.finding(
             &format!("At 10,000 a thread costs {:.0}x a tokio task ({th:.0} vs {t:.0} bytes).", th / t.max(1.0)),
@@ -162,8 +207,14 @@ pub fn run(ctx: &mut Ctx) -> Section {
              the message says which.",
         );
     }
-    if let Some(f) = points.iter().find(|p| p.model == "threads" && p.per_unit.is_err()) {
-        s.doc.finding(&format!("threads at {}:", f.units), f.per_unit.as_ref().err().map_or("", |e| e.as_str()));
+    if let Some(f) = points
+        .iter()
+        .find(|p| p.model == "threads" && p.per_unit.is_err())
+    {
+        s.doc.finding(
+            &format!("threads at {}:", f.units),
+            f.per_unit.as_ref().err().map_or("", |e| e.as_str()),
+        );
     }
     s.doc.para(
         "Published figures for the same exercise (P. Kołaczkowski, \"How Much Memory Do You Need to Run 1 \
@@ -172,14 +223,27 @@ pub fn run(ctx: &mut Ctx) -> Section {
          do; differences in tokio version, allocator and kernel move the absolute figures, so compare the \
          ratios.",
     );
-    let mut t = Table::new(&["model", "units#", "bytes per unit#", "time to start all (ms)#", "peak OS threads#", "note"]);
+    let mut t = Table::new(&[
+        "model",
+        "units#",
+        "bytes per unit#",
+        "time to start all (ms)#",
+        "peak OS threads#",
+        "note",
+    ]);
     for p in &points {
         t.row(vec![
             p.model.into(),
             p.units.to_string(),
-            p.per_unit.as_ref().map_or_else(|_| String::new(), |v| format!("{v:.0}")),
+            p.per_unit
+                .as_ref()
+                .map_or_else(|_| String::new(), |v| format!("{v:.0}")),
             p.start_ms.map_or_else(String::new, f1),
-            if p.threads > 0 { p.threads.to_string() } else { String::new() },
+            if p.threads > 0 {
+                p.threads.to_string()
+            } else {
+                String::new()
+            },
             p.per_unit.as_ref().err().cloned().unwrap_or_default(),
         ]);
     }

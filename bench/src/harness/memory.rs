@@ -55,7 +55,9 @@ pub fn run(ctx: &mut Ctx) -> Section {
     let timeout = Duration::from_secs(2);
     let mut points = Vec::new();
     for (label, protocol, behaviour) in KINDS {
-        let farm = match setup::one_group("memory", protocol, behaviour, pick(1000, 10), 0, "2s").and_then(|sc| ctx.farm(&sc)) {
+        let farm = match setup::one_group("memory", protocol, behaviour, pick(1000, 10), 0, "2s")
+            .and_then(|sc| ctx.farm(&sc))
+        {
             Ok(f) => f,
             Err(e) => {
                 ctx.skip(format!("memory for {label}: the farm cannot start: {e}"));
@@ -63,10 +65,15 @@ pub fn run(ctx: &mut Ctx) -> Section {
             }
         };
         let (one, _) = setup::cycle(&farm, 1);
-        let Ok(one) = ctx.file(&format!("mem-{protocol}-1.txt"), &one) else { continue };
+        let Ok(one) = ctx.file(&format!("mem-{protocol}-1.txt"), &one) else {
+            continue;
+        };
         let mut bases = Vec::new();
         for model in models() {
-            let base = ctx.scan(model, &one, 1, timeout, |_| {}).ok().map(|r| r.measured.usage.peak_rss_mib);
+            let base = ctx
+                .scan(model, &one, 1, timeout, |_| {})
+                .ok()
+                .map(|r| r.measured.usage.peak_rss_mib);
             bases.push((model, base));
         }
         for &n in &sizes {
@@ -74,12 +81,17 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 continue;
             }
             let (text, _) = setup::cycle(&farm, n);
-            let Ok(file) = ctx.file(&format!("mem-{protocol}-{n}.txt"), &text) else { continue };
+            let Ok(file) = ctx.file(&format!("mem-{protocol}-{n}.txt"), &text) else {
+                continue;
+            };
             for &(model, base) in &bases {
                 let run = ctx.scan(model, &file, n, timeout, |_| {});
                 let (peak, failure) = match (&run, base) {
                     (Ok(r), Some(_)) if r.report.is_some() => (r.measured.usage.peak_rss_mib, None),
-                    (Ok(r), _) => (0.0, Some(r.failure.clone().unwrap_or_else(|| "no baseline".into()))),
+                    (Ok(r), _) => (
+                        0.0,
+                        Some(r.failure.clone().unwrap_or_else(|| "no baseline".into())),
+                    ),
                     (Err(e), _) => (0.0, Some(e.clone())),
                 };
                 points.push(Point {
@@ -111,7 +123,11 @@ pub fn run(ctx: &mut Ctx) -> Section {
                     .iter()
                     .map(|m| Series {
                         name: (*m).into(),
-                        points: mine.iter().filter(|p| p.model == *m).filter_map(|p| Some((p.in_flight as f64, p.kib()?))).collect(),
+                        points: mine
+                            .iter()
+                            .filter(|p| p.model == *m)
+                            .filter_map(|p| Some((p.in_flight as f64, p.kib()?)))
+                            .collect(),
                     })
                     .collect(),
             }
@@ -119,7 +135,15 @@ pub fn run(ctx: &mut Ctx) -> Section {
         );
     }
     findings(&mut s, &points);
-    let mut t = Table::new(&["kind", "model", "in flight#", "peak RSS (MiB)#", "baseline (MiB)#", "KiB per probe#", "note"]);
+    let mut t = Table::new(&[
+        "kind",
+        "model",
+        "in flight#",
+        "peak RSS (MiB)#",
+        "baseline (MiB)#",
+        "KiB per probe#",
+        "note",
+    ]);
     for p in &points {
         t.row(vec![
             p.kind.into(),
@@ -137,15 +161,24 @@ pub fn run(ctx: &mut Ctx) -> Section {
 
 fn findings(s: &mut Section, points: &[Point]) {
     let kib = |kind: &str, model: &str, n: usize| {
-        points.iter().find(|p| p.kind == kind && p.model == model && p.in_flight == n).and_then(Point::kib)
+        points
+            .iter()
+            .find(|p| p.kind == kind && p.model == model && p.in_flight == n)
+            .and_then(Point::kib)
     };
     let n = points.iter().map(|p| p.in_flight).max().unwrap_or(0);
     for (label, kind, _) in KINDS {
-        let row: Vec<String> = models().iter().filter_map(|m| kib(kind, m, n).map(|v| format!("{m} {v:.1}"))).collect();
+        let row: Vec<String> = models()
+            .iter()
+            .filter_map(|m| kib(kind, m, n).map(|v| format!("{m} {v:.1}")))
+            .collect();
         if row.is_empty() {
             continue;
         }
-        s.doc.finding(&format!("{label}, {n} in flight, KiB per probe: {}.", row.join(", ")), "");
+        s.doc.finding(
+            &format!("{label}, {n} in flight, KiB per probe: {}.", row.join(", ")),
+            "",
+        );
     }
     if let (Some(t), Some(th)) = (kib("tcp", "tokio", n), kib("tcp", "threads", n)) {
         s.doc.finding(

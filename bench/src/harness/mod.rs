@@ -29,15 +29,36 @@ use pulse_fixtures::farm::{Farm, FarmOptions, Scenario};
 
 /// Every regime, in report order, with one line on what it shows.
 pub const REGIMES: [(&str, &str); 9] = [
-    ("criterion", "the micro-benchmarks' figures (run `cargo bench -p pulse-bench` first)"),
-    ("workers", "workers 10..10,000 against blackholed and 50 ms hosts"),
+    (
+        "criterion",
+        "the micro-benchmarks' figures (run `cargo bench -p pulse-bench` first)",
+    ),
+    (
+        "workers",
+        "workers 10..10,000 against blackholed and 50 ms hosts",
+    ),
     ("memory", "memory per in-flight probe, per probe kind"),
     ("idle", "10k..1M sleeping units per model"),
-    ("sched", "context switches, CPU and syscalls per probe at 100 in flight"),
-    ("cpu", "HTTPS with full handshakes at zero latency: the CPU-bound regime"),
-    ("cancel", "SIGINT mid-scan with 1,000 in flight, and failure cost"),
-    ("peers", "wrk, hey, blackbox_exporter and fping on the same workloads"),
-    ("acceptance", "rayon at --workers 10000 against 10,000 blackholed targets"),
+    (
+        "sched",
+        "context switches, CPU and syscalls per probe at 100 in flight",
+    ),
+    (
+        "cpu",
+        "HTTPS with full handshakes at zero latency: the CPU-bound regime",
+    ),
+    (
+        "cancel",
+        "SIGINT mid-scan with 1,000 in flight, and failure cost",
+    ),
+    (
+        "peers",
+        "wrk, hey, blackbox_exporter and fping on the same workloads",
+    ),
+    (
+        "acceptance",
+        "rayon at --workers 10000 against 10,000 blackholed targets",
+    ),
 ];
 
 /// File descriptors a child keeps for itself beyond one per worker (pulse's
@@ -224,7 +245,8 @@ pub fn main(
         ));
     }
     let criterion = criterion_dir.unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
         target.join("criterion")
     });
     let mut ctx = Ctx {
@@ -260,7 +282,10 @@ pub fn main(
     let started = std::time::Instant::now();
     let mut sections = Vec::new();
     for name in known.iter().filter(|k| chosen.contains(k)) {
-        eprintln!("pulse-bench: regime `{name}` ({:.0} s so far)", started.elapsed().as_secs_f64());
+        eprintln!(
+            "pulse-bench: regime `{name}` ({:.0} s so far)",
+            started.elapsed().as_secs_f64()
+        );
         let section = match *name {
             "criterion" => criterion::run(&mut ctx),
             "workers" => workers::run(&mut ctx),
@@ -288,7 +313,8 @@ fn write(ctx: &Ctx, sections: &[Section], out: &Path, took: Duration) -> Result<
     for d in [&run_dir, &charts] {
         std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
     }
-    let rustc = machine::command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into());
+    let rustc =
+        machine::command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into());
     let commit = machine::commit();
     let quick = pulse_bench::quick::on();
     let mut doc = Doc::new();
@@ -331,14 +357,21 @@ fn write(ctx: &Ctx, sections: &[Section], out: &Path, took: Duration) -> Result<
     }
     let readme = out.join("README.md");
     std::fs::write(&readme, doc.text()).map_err(|e| io(&readme, e))?;
-    let mut commands = String::from("# Every child the harness ran, in order (targets files were in a scratch directory)\n");
+    let mut commands = String::from(
+        "# Every child the harness ran, in order (targets files were in a scratch directory)\n",
+    );
     for c in &ctx.commands {
         let _ = writeln!(commands, "{c}");
     }
     let p = run_dir.join("commands.txt");
     std::fs::write(&p, commands).map_err(|e| io(&p, e))?;
     let mut versions = String::new();
-    let _ = writeln!(versions, "date: {date}\ncommit: {commit}\nmachine: {}\nhost: {}\n{rustc}", m.describe(), m.host);
+    let _ = writeln!(
+        versions,
+        "date: {date}\ncommit: {commit}\nmachine: {}\nhost: {}\n{rustc}",
+        m.describe(),
+        m.host
+    );
     if let Some(v) = machine::command_output("cargo", &["--version"]) {
         let _ = writeln!(versions, "{v}");
     }
@@ -350,15 +383,29 @@ fn write(ctx: &Ctx, sections: &[Section], out: &Path, took: Duration) -> Result<
     std::fs::write(&p, versions).map_err(|e| io(&p, e))?;
     let p = run_dir.join("skipped.txt");
     std::fs::write(&p, ctx.skipped.join("\n") + "\n").map_err(|e| io(&p, e))?;
-    eprintln!("pulse-bench: wrote {} and {}", readme.display(), run_dir.display());
+    eprintln!(
+        "pulse-bench: wrote {} and {}",
+        readme.display(),
+        run_dir.display()
+    );
     Ok(())
 }
 
 /// The versions Cargo.lock pins for the crates the comparison depends on.
 fn locked_versions() -> Vec<(String, String)> {
     const CRATES: [&str; 12] = [
-        "tokio", "smol", "async-executor", "async-io", "async-std", "rayon", "rayon-core",
-        "crossbeam-deque", "crossbeam-epoch", "rustls", "ureq-proto", "criterion",
+        "tokio",
+        "smol",
+        "async-executor",
+        "async-io",
+        "async-std",
+        "rayon",
+        "rayon-core",
+        "crossbeam-deque",
+        "crossbeam-epoch",
+        "rustls",
+        "ureq-proto",
+        "criterion",
     ];
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut out = Vec::new();

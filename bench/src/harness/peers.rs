@@ -39,7 +39,11 @@ fn version(program: &str, args: &[&str]) -> String {
         .output()
         .ok()
         .and_then(|o| {
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
             text.lines().next().map(|l| l.trim().to_string())
         })
         .unwrap_or_default()
@@ -54,11 +58,20 @@ fn installed(program: &str) -> bool {
 /// The number after `key` in a tool's output (`Requests/sec:   37612.31`).
 fn number_after(text: &str, key: &str) -> Option<f64> {
     let rest = &text[text.find(key)? + key.len()..];
-    rest.split_whitespace().next()?.trim_end_matches(',').parse().ok()
+    rest.split_whitespace()
+        .next()?
+        .trim_end_matches(',')
+        .parse()
+        .ok()
 }
 
 /// Run a peer as a measured child: (stdout text, CPU seconds, wall seconds).
-fn measured(ctx: &mut Ctx, program: &str, args: &[String], stem: &str) -> Result<(String, f64, f64), String> {
+fn measured(
+    ctx: &mut Ctx,
+    program: &str,
+    args: &[String],
+    stem: &str,
+) -> Result<(String, f64, f64), String> {
     let c = Child::new(Path::new(program), args, ctx.scratch.path(), stem);
     let out = c.stdout.clone();
     ctx.commands.push(format!("{program} {}", args.join(" ")));
@@ -66,12 +79,22 @@ fn measured(ctx: &mut Ctx, program: &str, args: &[String], stem: &str) -> Result
     if m.usage.exit_code != Some(0) {
         return Err(format!("{program} exited {:?}", m.usage.exit_code));
     }
-    Ok((std::fs::read_to_string(out).unwrap_or_default(), m.usage.cpu_s(), m.usage.wall_s))
+    Ok((
+        std::fs::read_to_string(out).unwrap_or_default(),
+        m.usage.cpu_s(),
+        m.usage.wall_s,
+    ))
 }
 
 /// wrk -t1 against `url` for `secs`: (requests/s, CPU µs per request).
 fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
-    let args = ["-t1", &format!("-c{CONCURRENCY}"), &format!("-d{secs}s"), url].map(String::from);
+    let args = [
+        "-t1",
+        &format!("-c{CONCURRENCY}"),
+        &format!("-d{secs}s"),
+        url,
+    ]
+    .map(String::from);
     let (out, cpu, _) = measured(ctx, "wrk", &args, stem)?;
     let rate = number_after(&out, "Requests/sec:").ok_or("wrk printed no Requests/sec")?;
     let total = out
@@ -97,7 +120,10 @@ fn cpu_of(pid: u32) -> f64 {
     // Fields after the `(comm)`, which may hold spaces: state is the 1st,
     // utime the 12th and stime the 13th.
     let after = stat.rsplit_once(')').map_or("", |p| p.1);
-    let f: Vec<f64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
     let ticks = 100.0; // USER_HZ on Linux
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
 }
@@ -124,9 +150,14 @@ fn blackbox(ctx: &mut Ctx) -> Result<Blackbox, String> {
                   tcp:\n      preferred_ip_protocol: ip4\n";
     let file = ctx.file("blackbox.yml", config)?;
     let port = free_port()?;
-    let args = [format!("--config.file={}", file.display()), format!("--web.listen-address=127.0.0.1:{port}")];
-    ctx.commands.push(format!("prometheus-blackbox-exporter {}", args.join(" ")));
-    let log = std::fs::File::create(ctx.scratch.path().join("blackbox.log")).map_err(|e| e.to_string())?;
+    let args = [
+        format!("--config.file={}", file.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    ctx.commands
+        .push(format!("prometheus-blackbox-exporter {}", args.join(" ")));
+    let log = std::fs::File::create(ctx.scratch.path().join("blackbox.log"))
+        .map_err(|e| e.to_string())?;
     let child = Command::new("prometheus-blackbox-exporter")
         .args(&args)
         .stdin(Stdio::null())
@@ -158,33 +189,67 @@ pub fn run(ctx: &mut Ctx) -> Section {
     ));
     let secs = pick(3, 1);
     let farm = setup::one_group("peers", "http", "ok", 100, 0, "2s").and_then(|sc| ctx.farm(&sc));
-    let tcp_farm = setup::one_group("peers-tcp", "tcp", "ok", 100, 0, "2s").and_then(|sc| ctx.farm(&sc));
+    let tcp_farm =
+        setup::one_group("peers-tcp", "tcp", "ok", 100, 0, "2s").and_then(|sc| ctx.farm(&sc));
     let (Ok(farm), Ok(tcp_farm)) = (farm, tcp_farm) else {
         ctx.skip("peers: the farm cannot start".into());
         return s;
     };
-    let url = setup::cycle(&farm, 1).0.split_whitespace().next().unwrap_or_default().to_string();
-    let tcp_target = setup::cycle(&tcp_farm, 1).0.split_whitespace().next().unwrap_or_default().to_string();
+    let url = setup::cycle(&farm, 1)
+        .0
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let tcp_target = setup::cycle(&tcp_farm, 1)
+        .0
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
 
     let mut http = Vec::new();
     for (m, rate, cpu) in ctx.http100.clone() {
-        http.push(Row { who: format!("pulse {m}"), rate, cpu_us: Some(cpu), version: pulse_core::VERSION.into() });
+        http.push(Row {
+            who: format!("pulse {m}"),
+            rate,
+            cpu_us: Some(cpu),
+            version: pulse_core::VERSION.into(),
+        });
     }
     if installed("wrk") {
         match wrk(ctx, &url, secs, "wrk-http") {
-            Ok((rate, cpu)) => http.push(Row { who: "wrk -t1 -c100".into(), rate, cpu_us: Some(cpu), version: version("wrk", &["-v"]) }),
+            Ok((rate, cpu)) => http.push(Row {
+                who: "wrk -t1 -c100".into(),
+                rate,
+                cpu_us: Some(cpu),
+                version: version("wrk", &["-v"]),
+            }),
             Err(e) => ctx.skip(format!("peer wrk: {e}")),
         }
     } else {
         ctx.skip("peer wrk: not installed (apt-get install wrk)".into());
     }
     if installed("hey") {
-        let args = ["-z", &format!("{secs}s"), "-c", &CONCURRENCY.to_string(), "-disable-keepalive", &url].map(String::from);
+        let args = [
+            "-z",
+            &format!("{secs}s"),
+            "-c",
+            &CONCURRENCY.to_string(),
+            "-disable-keepalive",
+            &url,
+        ]
+        .map(String::from);
         match measured(ctx, "hey", &args, "hey") {
             Ok((out, cpu, _)) => {
                 let rate = number_after(&out, "Requests/sec:").unwrap_or(0.0);
                 let done = number_after(&out, "[200]").unwrap_or(rate * secs as f64);
-                http.push(Row { who: "hey -c100 -disable-keepalive".into(), rate, cpu_us: Some(cpu * 1e6 / done.max(1.0)), version: "hey 0.1.4 (Debian)".into() });
+                http.push(Row {
+                    who: "hey -c100 -disable-keepalive".into(),
+                    rate,
+                    cpu_us: Some(cpu * 1e6 / done.max(1.0)),
+                    version: "hey 0.1.4 (Debian)".into(),
+                });
             }
             Err(e) => ctx.skip(format!("peer hey: {e}")),
         }
@@ -193,24 +258,49 @@ pub fn run(ctx: &mut Ctx) -> Section {
     }
     let mut tcp = Vec::new();
     for (m, rate, cpu) in ctx.tcp100.clone() {
-        tcp.push(Row { who: format!("pulse {m}"), rate, cpu_us: Some(cpu), version: pulse_core::VERSION.into() });
+        tcp.push(Row {
+            who: format!("pulse {m}"),
+            rate,
+            cpu_us: Some(cpu),
+            version: pulse_core::VERSION.into(),
+        });
     }
     if !installed("prometheus-blackbox-exporter") {
-        ctx.skip("peer blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)".into());
+        ctx.skip(
+            "peer blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)"
+                .into(),
+        );
     } else if !installed("wrk") {
-        ctx.skip("peer blackbox_exporter: wrk drives its /probe endpoint and is not installed".into());
+        ctx.skip(
+            "peer blackbox_exporter: wrk drives its /probe endpoint and is not installed".into(),
+        );
     } else {
         match blackbox(ctx) {
             Err(e) => ctx.skip(format!("peer blackbox_exporter: {e}")),
             Ok(bb) => {
                 let v = version("prometheus-blackbox-exporter", &["--version"]);
-                for (module, target, rows) in [("http_2xx", url.clone(), &mut http), ("tcp_connect", tcp_target.trim_start_matches("tcp://").to_string(), &mut tcp)] {
-                    let probe = format!("http://127.0.0.1:{}/probe?module={module}&target={target}", bb.port);
+                for (module, target, rows) in [
+                    ("http_2xx", url.clone(), &mut http),
+                    (
+                        "tcp_connect",
+                        tcp_target.trim_start_matches("tcp://").to_string(),
+                        &mut tcp,
+                    ),
+                ] {
+                    let probe = format!(
+                        "http://127.0.0.1:{}/probe?module={module}&target={target}",
+                        bb.port
+                    );
                     let before = cpu_of(bb.child.id());
                     match wrk(ctx, &probe, secs, &format!("blackbox-{module}")) {
                         Ok((rate, _)) => {
                             let cpu = cpu_of(bb.child.id()) - before;
-                            rows.push(Row { who: format!("blackbox_exporter /probe ({module})"), rate, cpu_us: Some(cpu * 1e6 / (rate * secs as f64).max(1.0)), version: v.clone() });
+                            rows.push(Row {
+                                who: format!("blackbox_exporter /probe ({module})"),
+                                rate,
+                                cpu_us: Some(cpu * 1e6 / (rate * secs as f64).max(1.0)),
+                                version: v.clone(),
+                            });
                         }
                         Err(e) => ctx.skip(format!("peer blackbox_exporter ({module}): {e}")),
                     }
@@ -220,7 +310,11 @@ pub fn run(ctx: &mut Ctx) -> Section {
     }
     drop((farm, tcp_farm));
     let icmp = icmp_rows(ctx);
-    for (name, label, rows) in [("peers-http", "HTTP, zero latency", &http), ("peers-tcp", "TCP connect, zero latency", &tcp), ("peers-icmp", "ICMP echo, farm namespace hosts", &icmp)] {
+    for (name, label, rows) in [
+        ("peers-http", "HTTP, zero latency", &http),
+        ("peers-tcp", "TCP connect, zero latency", &tcp),
+        ("peers-icmp", "ICMP echo, farm namespace hosts", &icmp),
+    ] {
         if rows.is_empty() {
             continue;
         }
@@ -230,14 +324,23 @@ pub fn run(ctx: &mut Ctx) -> Section {
             &format!("{label}: operations per second, pulse models and peers"),
             Bars {
                 title: format!("{label}: per second (higher is better)"),
-                panels: vec![Panel { title: "operations/s".into(), unit: String::new(), rows: rows.iter().map(|r| (r.who.clone(), r.rate)).collect() }],
+                panels: vec![Panel {
+                    title: "operations/s".into(),
+                    unit: String::new(),
+                    rows: rows.iter().map(|r| (r.who.clone(), r.rate)).collect(),
+                }],
             }
             .svg(),
         );
         findings(&mut s, label, rows);
         let mut t = Table::new(&["who", "per second#", "client CPU µs/op#", "version"]);
         for r in rows {
-            t.row(vec![r.who.clone(), f0(r.rate), r.cpu_us.map_or_else(String::new, f0), r.version.clone()]);
+            t.row(vec![
+                r.who.clone(),
+                f0(r.rate),
+                r.cpu_us.map_or_else(String::new, f0),
+                r.version.clone(),
+            ]);
         }
         s.table(name, t);
     }
@@ -250,7 +353,9 @@ fn icmp_rows(ctx: &mut Ctx) -> Vec<Row> {
     let text = format!(
         "name = \"peers-icmp\"\nseed = 3\ntimeout = \"1s\"\nworkers = 100\n[[groups]]\nname = \"ping\"\nhosts = {hosts}\nprotocol = \"icmp\"\n"
     );
-    let farm = match pulse_fixtures::farm::Scenario::parse("peers-icmp", &text).and_then(|sc| ctx.farm(&sc)) {
+    let farm = match pulse_fixtures::farm::Scenario::parse("peers-icmp", &text)
+        .and_then(|sc| ctx.farm(&sc))
+    {
         Ok(f) => f,
         Err(e) => {
             ctx.skip(format!("ICMP peers: the farm cannot start: {e}"));
@@ -258,20 +363,38 @@ fn icmp_rows(ctx: &mut Ctx) -> Vec<Row> {
         }
     };
     if farm.hosts() == 0 {
-        ctx.skip("ICMP peers (fping and pulse): no namespace hosts (root and `ip` are needed)".into());
+        ctx.skip(
+            "ICMP peers (fping and pulse): no namespace hosts (root and `ip` are needed)".into(),
+        );
         return Vec::new();
     }
-    let Ok(file) = ctx.file("icmp.txt", farm.targets()) else { return Vec::new() };
+    let Ok(file) = ctx.file("icmp.txt", farm.targets()) else {
+        return Vec::new();
+    };
     let mut rows = Vec::new();
     for m in models() {
-        let Ok(run) = ctx.scan(m, &file, 100, Duration::from_secs(1), |_| {}) else { continue };
+        let Ok(run) = ctx.scan(m, &file, 100, Duration::from_secs(1), |_| {}) else {
+            continue;
+        };
         let Some(rep) = &run.report else { continue };
         let n = rep.results.len() as f64;
-        rows.push(Row { who: format!("pulse {m}"), rate: n / (rep.pulse.duration_ms / 1000.0).max(1e-9), cpu_us: Some(run.measured.usage.cpu_s() * 1e6 / n), version: pulse_core::VERSION.into() });
+        rows.push(Row {
+            who: format!("pulse {m}"),
+            rate: n / (rep.pulse.duration_ms / 1000.0).max(1e-9),
+            cpu_us: Some(run.measured.usage.cpu_s() * 1e6 / n),
+            version: pulse_core::VERSION.into(),
+        });
     }
     if installed("fping") {
-        let addrs: Vec<String> = farm.targets().lines().filter_map(|l| l.strip_prefix("icmp://")).map(|a| a.trim().to_string()).collect();
-        let mut args: Vec<String> = ["-q", "-c", "1", "-t", "1000", "-i", "1"].map(String::from).to_vec();
+        let addrs: Vec<String> = farm
+            .targets()
+            .lines()
+            .filter_map(|l| l.strip_prefix("icmp://"))
+            .map(|a| a.trim().to_string())
+            .collect();
+        let mut args: Vec<String> = ["-q", "-c", "1", "-t", "1000", "-i", "1"]
+            .map(String::from)
+            .to_vec();
         args.extend(addrs.iter().cloned());
         // fping exits 1 when a host did not answer; the rate is still its.
         let c = Child::new(Path::new("fping"), &args, ctx.scratch.path(), "fping");
@@ -293,13 +416,22 @@ fn icmp_rows(ctx: &mut Ctx) -> Vec<Row> {
 }
 
 fn findings(s: &mut Section, label: &str, rows: &[Row]) {
-    let best_pulse = rows.iter().filter(|r| r.who.starts_with("pulse")).max_by(|a, b| a.rate.total_cmp(&b.rate));
-    let peers: Vec<&Row> = rows.iter().filter(|r| !r.who.starts_with("pulse")).collect();
+    let best_pulse = rows
+        .iter()
+        .filter(|r| r.who.starts_with("pulse"))
+        .max_by(|a, b| a.rate.total_cmp(&b.rate));
+    let peers: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.who.starts_with("pulse"))
+        .collect();
     let Some(bp) = best_pulse else { return };
     if peers.is_empty() {
         return;
     }
-    let vs: Vec<String> = peers.iter().map(|p| format!("{} {:.2}x", p.who, p.rate / bp.rate.max(1e-9))).collect();
+    let vs: Vec<String> = peers
+        .iter()
+        .map(|p| format!("{} {:.2}x", p.who, p.rate / bp.rate.max(1e-9)))
+        .collect();
     let why = if label.starts_with("HTTP") {
         "wrk is the ceiling for this farm: one thread, no result to classify, no deadline per request, and \
          a keep-alive attempt per connection. pulse opens, classifies and closes one connection per probe \
@@ -313,5 +445,13 @@ fn findings(s: &mut Section, label: &str, rows: &[Row]) {
          network); pulse sends as fast as its workers allow and matches replies by identifier and \
          sequence."
     };
-    s.doc.finding(&format!("{label}, against the fastest pulse model ({}, {:.0}/s): {}.", bp.who, bp.rate, vs.join(", ")), why);
+    s.doc.finding(
+        &format!(
+            "{label}, against the fastest pulse model ({}, {:.0}/s): {}.",
+            bp.who,
+            bp.rate,
+            vs.join(", ")
+        ),
+        why,
+    );
 }

@@ -30,7 +30,14 @@ enum Counter {
 fn counter() -> Option<Counter> {
     let perf = command_output(
         "perf",
-        &["stat", "-x,", "-e", "raw_syscalls:sys_enter,syscalls:sys_enter_futex", "--", "true"],
+        &[
+            "stat",
+            "-x,",
+            "-e",
+            "raw_syscalls:sys_enter,syscalls:sys_enter_futex",
+            "--",
+            "true",
+        ],
     );
     // perf prints its counts on stderr; success means the events exist
     // and may be counted by this user.
@@ -50,14 +57,28 @@ fn parse_counts(c: Counter, text: &str) -> Option<(f64, f64)> {
                     .and_then(|l| l.split(',').next())
                     .and_then(|v| v.trim().parse::<f64>().ok())
             };
-            Some((count("raw_syscalls:sys_enter")?, count("sys_enter_futex").unwrap_or(0.0)))
+            Some((
+                count("raw_syscalls:sys_enter")?,
+                count("sys_enter_futex").unwrap_or(0.0),
+            ))
         }
         Counter::Strace => {
             // The summary table: `% time seconds usecs/call calls errors syscall`,
             // then a `total` line.
-            let calls = |l: &str| l.split_whitespace().nth(3).and_then(|v| v.parse::<f64>().ok());
-            let total = text.lines().find(|l| l.trim_end().ends_with("total")).and_then(calls)?;
-            let futex = text.lines().find(|l| l.trim_end().ends_with(" futex")).and_then(calls).unwrap_or(0.0);
+            let calls = |l: &str| {
+                l.split_whitespace()
+                    .nth(3)
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            let total = text
+                .lines()
+                .find(|l| l.trim_end().ends_with("total"))
+                .and_then(calls)?;
+            let futex = text
+                .lines()
+                .find(|l| l.trim_end().ends_with(" futex"))
+                .and_then(calls)
+                .unwrap_or(0.0);
             Some((total, futex))
         }
     }
@@ -87,8 +108,12 @@ pub fn run(ctx: &mut Ctx) -> Section {
     let mut s = Section::new("Scheduling cost per probe: context switches, CPU, syscalls");
     let counter = counter();
     let how = match counter {
-        Some(Counter::Perf) => "syscalls are counted with `perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_futex` (kernel tracepoints, every thread) in a second run of the same scan",
-        Some(Counter::Strace) => "syscalls are counted with `strace -c -f` in a second run of the same scan (ptrace slows it, the counts stay exact)",
+        Some(Counter::Perf) => {
+            "syscalls are counted with `perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_futex` (kernel tracepoints, every thread) in a second run of the same scan"
+        }
+        Some(Counter::Strace) => {
+            "syscalls are counted with `strace -c -f` in a second run of the same scan (ptrace slows it, the counts stay exact)"
+        }
         None => "syscalls are not counted: neither perf nor strace works here",
     };
     if counter.is_none() {
@@ -102,32 +127,58 @@ pub fn run(ctx: &mut Ctx) -> Section {
     ));
     let n = pick(20_000, 300);
     for (protocol, label) in [("http", "HTTP"), ("tcp", "TCP connect")] {
-        let farm = match setup::one_group("sched", protocol, "ok", pick(100, 10), 0, "2s").and_then(|sc| ctx.farm(&sc)) {
+        let farm = match setup::one_group("sched", protocol, "ok", pick(100, 10), 0, "2s")
+            .and_then(|sc| ctx.farm(&sc))
+        {
             Ok(f) => f,
             Err(e) => {
-                ctx.skip(format!("scheduling cost ({label}): the farm cannot start: {e}"));
+                ctx.skip(format!(
+                    "scheduling cost ({label}): the farm cannot start: {e}"
+                ));
                 continue;
             }
         };
         let (text, _) = setup::cycle(&farm, n);
-        let Ok(file) = ctx.file(&format!("sched-{protocol}.txt"), &text) else { continue };
+        let Ok(file) = ctx.file(&format!("sched-{protocol}.txt"), &text) else {
+            continue;
+        };
         let mut rows = Vec::new();
         for model in models() {
-            let Ok(run) = ctx.scan(model, &file, WORKERS, Duration::from_secs(2), |_| {}) else { continue };
+            let Ok(run) = ctx.scan(model, &file, WORKERS, Duration::from_secs(2), |_| {}) else {
+                continue;
+            };
             let Some(rep) = &run.report else { continue };
             let probes = rep.results.len() as f64;
             let u = &run.measured.usage;
             let syscalls = counter.and_then(|c| {
-                let out = ctx.scratch.path().join(format!("sched-{protocol}-{model}.count"));
+                let out = ctx
+                    .scratch
+                    .path()
+                    .join(format!("sched-{protocol}-{model}.count"));
                 let wrapper: Vec<String> = match c {
-                    Counter::Perf => ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,syscalls:sys_enter_futex", "-o"]
+                    Counter::Perf => [
+                        "perf",
+                        "stat",
+                        "-x,",
+                        "-e",
+                        "raw_syscalls:sys_enter,syscalls:sys_enter_futex",
+                        "-o",
+                    ]
+                    .map(String::from)
+                    .into_iter()
+                    .chain([out.display().to_string(), "--".into()])
+                    .collect(),
+                    Counter::Strace => ["strace", "-c", "-f", "-o"]
                         .map(String::from)
                         .into_iter()
-                        .chain([out.display().to_string(), "--".into()])
+                        .chain([out.display().to_string()])
                         .collect(),
-                    Counter::Strace => ["strace", "-c", "-f", "-o"].map(String::from).into_iter().chain([out.display().to_string()]).collect(),
                 };
-                let counted = ctx.scan(model, &file, WORKERS, Duration::from_secs(2), |spec| spec.wrapper = wrapper).ok()?;
+                let counted = ctx
+                    .scan(model, &file, WORKERS, Duration::from_secs(2), |spec| {
+                        spec.wrapper = wrapper
+                    })
+                    .ok()?;
                 let done = counted.report.as_ref()?.results.len() as f64;
                 let (all, futex) = parse_counts(c, &std::fs::read_to_string(&out).ok()?)?;
                 Some((all / done, futex / done))
@@ -144,7 +195,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
             });
         }
         drop(farm);
-        let keep: Vec<(String, f64, f64)> = rows.iter().map(|r| (r.model.to_string(), r.rate, r.user_us + r.sys_us)).collect();
+        let keep: Vec<(String, f64, f64)> = rows
+            .iter()
+            .map(|r| (r.model.to_string(), r.rate, r.user_us + r.sys_us))
+            .collect();
         if protocol == "http" {
             ctx.http100 = keep;
         } else {
@@ -152,20 +206,50 @@ pub fn run(ctx: &mut Ctx) -> Section {
         }
         s.doc.heading(3, label);
         let mut panels = vec![
-            Panel { title: "context switches per probe (lower is better)".into(), unit: String::new(), rows: rows.iter().map(|r| (r.model.into(), r.vcs)).collect() },
-            Panel { title: "CPU per probe, µs (user + sys, lower is better)".into(), unit: " µs".into(), rows: rows.iter().map(|r| (r.model.into(), r.user_us + r.sys_us)).collect() },
+            Panel {
+                title: "context switches per probe (lower is better)".into(),
+                unit: String::new(),
+                rows: rows.iter().map(|r| (r.model.into(), r.vcs)).collect(),
+            },
+            Panel {
+                title: "CPU per probe, µs (user + sys, lower is better)".into(),
+                unit: " µs".into(),
+                rows: rows
+                    .iter()
+                    .map(|r| (r.model.into(), r.user_us + r.sys_us))
+                    .collect(),
+            },
         ];
         if rows.iter().all(|r| r.syscalls.is_some()) {
-            panels.push(Panel { title: "syscalls per probe (lower is better)".into(), unit: String::new(), rows: rows.iter().map(|r| (r.model.into(), r.syscalls.map_or(0.0, |c| c.0))).collect() });
+            panels.push(Panel {
+                title: "syscalls per probe (lower is better)".into(),
+                unit: String::new(),
+                rows: rows
+                    .iter()
+                    .map(|r| (r.model.into(), r.syscalls.map_or(0.0, |c| c.0)))
+                    .collect(),
+            });
         }
         s.chart(
             &format!("sched-{protocol}"),
             &format!("context switches, CPU and syscalls per probe, {label}"),
-            Bars { title: format!("{label} at {WORKERS} in flight, zero latency: cost per probe"), panels }.svg(),
+            Bars {
+                title: format!("{label} at {WORKERS} in flight, zero latency: cost per probe"),
+                panels,
+            }
+            .svg(),
         );
         findings(&mut s, &rows);
         let mut t = Table::new(&[
-            "model", "probes#", "probes/s#", "ctx switches/probe#", "involuntary/probe#", "user µs/probe#", "sys µs/probe#", "syscalls/probe#", "futex/probe#",
+            "model",
+            "probes#",
+            "probes/s#",
+            "ctx switches/probe#",
+            "involuntary/probe#",
+            "user µs/probe#",
+            "sys µs/probe#",
+            "syscalls/probe#",
+            "futex/probe#",
         ]);
         for r in &rows {
             t.row(vec![
@@ -201,8 +285,13 @@ fn findings(s: &mut Section, rows: &[Row]) {
              epoll_wait usually returns several ready sockets, and the worker runs them back to back.",
         );
     }
-    if let Some(best) = rows.iter().min_by(|a, b| (a.user_us + a.sys_us).total_cmp(&(b.user_us + b.sys_us))) {
-        let worst = rows.iter().max_by(|a, b| (a.user_us + a.sys_us).total_cmp(&(b.user_us + b.sys_us)));
+    if let Some(best) = rows
+        .iter()
+        .min_by(|a, b| (a.user_us + a.sys_us).total_cmp(&(b.user_us + b.sys_us)))
+    {
+        let worst = rows
+            .iter()
+            .max_by(|a, b| (a.user_us + a.sys_us).total_cmp(&(b.user_us + b.sys_us)));
         if let Some(w) = worst {
             s.doc.finding(
                 &format!(
@@ -220,7 +309,10 @@ fn findings(s: &mut Section, rows: &[Row]) {
             );
         }
     }
-    if let (Some(t), Some(th)) = (get("tokio").and_then(|r| r.syscalls), get("threads").and_then(|r| r.syscalls)) {
+    if let (Some(t), Some(th)) = (
+        get("tokio").and_then(|r| r.syscalls),
+        get("threads").and_then(|r| r.syscalls),
+    ) {
         s.doc.finding(
             &format!("Syscalls per probe: tokio {:.1} (futex {:.2}), threads {:.1} (futex {:.2}).", t.0, t.1, th.0, th.1),
             "The blocking models set a socket timeout before every call (setsockopt) and hand each result \

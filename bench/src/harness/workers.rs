@@ -88,8 +88,16 @@ fn sweep(
 /// The sweep's table: one row per model and worker count.
 fn table(points: &[Point], ideal: impl Fn(&Point) -> f64) -> Table {
     let mut t = Table::new(&[
-        "model", "workers#", "targets#", "probes/s#", "share of ideal#", "time to start all (ms)#",
-        "peak RSS (MiB)#", "OS threads#", "CPU (s)#", "note",
+        "model",
+        "workers#",
+        "targets#",
+        "probes/s#",
+        "share of ideal#",
+        "time to start all (ms)#",
+        "peak RSS (MiB)#",
+        "OS threads#",
+        "CPU (s)#",
+        "note",
     ]);
     for p in points {
         match (p.rate(), p.run.as_ref()) {
@@ -126,7 +134,13 @@ fn table(points: &[Point], ideal: impl Fn(&Point) -> f64) -> Table {
 }
 
 /// A line per model of `y` over workers.
-fn lines(title: &str, y_label: &str, log_y: bool, points: &[Point], y: impl Fn(&Point) -> Option<f64>) -> String {
+fn lines(
+    title: &str,
+    y_label: &str,
+    log_y: bool,
+    points: &[Point],
+    y: impl Fn(&Point) -> Option<f64>,
+) -> String {
     Lines {
         title: title.into(),
         x_label: "workers (probes in flight), log scale".into(),
@@ -149,8 +163,16 @@ fn lines(title: &str, y_label: &str, log_y: bool, points: &[Point], y: impl Fn(&
 }
 
 /// The value of `f` for `model` at `workers`, if it ran.
-fn at(points: &[Point], model: &str, workers: usize, f: impl Fn(&Point) -> Option<f64>) -> Option<f64> {
-    points.iter().find(|p| p.model == model && p.workers == workers).and_then(f)
+fn at(
+    points: &[Point],
+    model: &str,
+    workers: usize,
+    f: impl Fn(&Point) -> Option<f64>,
+) -> Option<f64> {
+    points
+        .iter()
+        .find(|p| p.model == model && p.workers == workers)
+        .and_then(f)
 }
 
 /// The largest worker count every point of `model` reached.
@@ -174,10 +196,19 @@ pub fn run(ctx: &mut Ctx) -> Section {
 
     // Blackholed.
     let timeout = Duration::from_secs(1);
-    let bh = setup::one_group("sweep-blackhole", "tcp", "blackhole", pick(2000, 20), 0, "1s")
-        .and_then(|sc| ctx.farm(&sc));
+    let bh = setup::one_group(
+        "sweep-blackhole",
+        "tcp",
+        "blackhole",
+        pick(2000, 20),
+        0,
+        "1s",
+    )
+    .and_then(|sc| ctx.farm(&sc));
     match bh {
-        Err(e) => ctx.skip(format!("the blackholed workers sweep: the farm cannot start: {e}")),
+        Err(e) => ctx.skip(format!(
+            "the blackholed workers sweep: the farm cannot start: {e}"
+        )),
         Ok(farm) => {
             let points = sweep(ctx, "blackhole", &farm, &workers, timeout, |w| w);
             drop(farm);
@@ -185,40 +216,73 @@ pub fn run(ctx: &mut Ctx) -> Section {
             s.chart(
                 "workers-blackhole-rate",
                 "probes/s against blackholed hosts by workers, per model",
-                lines("Blackholed hosts: probes/s by workers (ideal = workers / 1 s)", "probes/s", true, &points, Point::rate),
+                lines(
+                    "Blackholed hosts: probes/s by workers (ideal = workers / 1 s)",
+                    "probes/s",
+                    true,
+                    &points,
+                    Point::rate,
+                ),
             );
             s.chart(
                 "workers-blackhole-start",
                 "time to start all workers, per model",
-                lines("Blackholed hosts: time until every worker had started a probe", "ms (log)", true, &points, Point::start_all_ms),
+                lines(
+                    "Blackholed hosts: time until every worker had started a probe",
+                    "ms (log)",
+                    true,
+                    &points,
+                    Point::start_all_ms,
+                ),
             );
             blackhole_findings(&mut s, &points);
-            s.table("workers-blackhole", table(&points, |p| p.workers as f64 / timeout.as_secs_f64()));
+            s.table(
+                "workers-blackhole",
+                table(&points, |p| p.workers as f64 / timeout.as_secs_f64()),
+            );
         }
     }
 
     // 50 ms.
-    let lat = setup::one_group("sweep-50ms", "http", "ok", pick(2000, 20), 50, "2s").and_then(|sc| ctx.farm(&sc));
+    let lat = setup::one_group("sweep-50ms", "http", "ok", pick(2000, 20), 50, "2s")
+        .and_then(|sc| ctx.farm(&sc));
     match lat {
-        Err(e) => ctx.skip(format!("the 50 ms workers sweep: the farm cannot start: {e}")),
+        Err(e) => ctx.skip(format!(
+            "the 50 ms workers sweep: the farm cannot start: {e}"
+        )),
         Ok(farm) => {
-            let points = sweep(ctx, "50ms", &farm, &workers, Duration::from_secs(2), |w| (w * 10).min(50_000));
+            let points = sweep(ctx, "50ms", &farm, &workers, Duration::from_secs(2), |w| {
+                (w * 10).min(50_000)
+            });
             drop(farm);
             s.doc.heading(3, "Hosts answering after 50 ms");
             s.chart(
                 "workers-50ms-rate",
                 "probes/s against 50 ms hosts by workers, per model",
-                lines("50 ms hosts: probes/s by workers (ideal = workers / 50 ms)", "probes/s", true, &points, Point::rate),
+                lines(
+                    "50 ms hosts: probes/s by workers (ideal = workers / 50 ms)",
+                    "probes/s",
+                    true,
+                    &points,
+                    Point::rate,
+                ),
             );
             s.chart(
                 "workers-50ms-rss",
                 "peak RSS by workers, per model",
-                lines("50 ms hosts: peak RSS of the scan process by workers", "MiB (log)", true, &points, |p| {
-                    Some(p.run.as_ref().ok()?.measured.usage.peak_rss_mib)
-                }),
+                lines(
+                    "50 ms hosts: peak RSS of the scan process by workers",
+                    "MiB (log)",
+                    true,
+                    &points,
+                    |p| Some(p.run.as_ref().ok()?.measured.usage.peak_rss_mib),
+                ),
             );
             latency_findings(&mut s, &points);
-            s.table("workers-50ms", table(&points, |p| p.workers.min(p.targets) as f64 / 0.05));
+            s.table(
+                "workers-50ms",
+                table(&points, |p| p.workers.min(p.targets) as f64 / 0.05),
+            );
         }
     }
     s
@@ -240,12 +304,21 @@ fn blackhole_findings(s: &mut Section, points: &[Point]) {
             ),
         );
     }
-    if let Some(why) = points.iter().find(|p| p.model == "rayon" && p.workers == w).and_then(Point::failure) {
-        s.doc.finding(&format!("rayon does not run at {w} workers."), &format!("It refuses, and says why: \"{why}\""));
+    if let Some(why) = points
+        .iter()
+        .find(|p| p.model == "rayon" && p.workers == w)
+        .and_then(Point::failure)
+    {
+        s.doc.finding(
+            &format!("rayon does not run at {w} workers."),
+            &format!("It refuses, and says why: \"{why}\""),
+        );
     }
     let rates: Vec<String> = models()
         .iter()
-        .filter_map(|m| at(points, m, w, Point::rate).map(|r| format!("{m} {:.0}%", r / w as f64 * 100.0)))
+        .filter_map(|m| {
+            at(points, m, w, Point::rate).map(|r| format!("{m} {:.0}%", r / w as f64 * 100.0))
+        })
         .collect();
     if !rates.is_empty() {
         s.doc.finding(
@@ -259,7 +332,8 @@ fn blackhole_findings(s: &mut Section, points: &[Point]) {
 
 /// Findings under the 50 ms charts.
 fn latency_findings(s: &mut Section, points: &[Point]) {
-    let share = |m: &str, w: usize| at(points, m, w, Point::rate).map(|r| r / (w as f64 / 0.05) * 100.0);
+    let share =
+        |m: &str, w: usize| at(points, m, w, Point::rate).map(|r| r / (w as f64 / 0.05) * 100.0);
     for w in [1000, top(points)] {
         let shares: Vec<String> = models()
             .iter()
@@ -268,7 +342,10 @@ fn latency_findings(s: &mut Section, points: &[Point]) {
         if shares.is_empty() {
             continue;
         }
-        let best = models().iter().filter_map(|m| at(points, m, w, Point::rate)).fold(0.0, f64::max);
+        let best = models()
+            .iter()
+            .filter_map(|m| at(points, m, w, Point::rate))
+            .fold(0.0, f64::max);
         s.doc.finding(
             &format!("At {w} in flight (ideal {:.0} probes/s): {}.", w as f64 / 0.05, shares.join(", ")),
             &format!(
@@ -279,7 +356,11 @@ fn latency_findings(s: &mut Section, points: &[Point]) {
             ),
         );
     }
-    let rss = |m: &str| at(points, m, top(points), |p| Some(p.run.as_ref().ok()?.measured.usage.peak_rss_mib));
+    let rss = |m: &str| {
+        at(points, m, top(points), |p| {
+            Some(p.run.as_ref().ok()?.measured.usage.peak_rss_mib)
+        })
+    };
     if let (Some(t), Some(th)) = (rss("tokio"), rss("threads")) {
         s.doc.finding(
             &format!("Peak RSS at {} in flight: threads {th:.0} MiB, tokio {t:.0} MiB ({:.1}x).", top(points), th / t.max(0.1)),
@@ -293,7 +374,9 @@ fn latency_findings(s: &mut Section, points: &[Point]) {
 /// The run the rayon issue named: 10,000 blackholed targets at `--workers
 /// 10000 --timeout 2s`, every model.
 pub fn acceptance(ctx: &mut Ctx) -> Section {
-    let mut s = Section::new("The rayon acceptance run: 10,000 blackholed targets, --workers 10000, --timeout 2s");
+    let mut s = Section::new(
+        "The rayon acceptance run: 10,000 blackholed targets, --workers 10000, --timeout 2s",
+    );
     let n = pick(10_000, 100);
     s.doc.para(&format!(
         "Issue 11 measured rayon at 377 s here (170 times its own 2 s deadline) where tokio took 2.2 s and \
@@ -306,7 +389,9 @@ pub fn acceptance(ctx: &mut Ctx) -> Section {
     if !ctx.fits("the acceptance run", n) {
         return s;
     }
-    let farm = match setup::one_group("acceptance", "tcp", "blackhole", pick(2000, 20), 0, "2s").and_then(|sc| ctx.farm(&sc)) {
+    let farm = match setup::one_group("acceptance", "tcp", "blackhole", pick(2000, 20), 0, "2s")
+        .and_then(|sc| ctx.farm(&sc))
+    {
         Ok(f) => f,
         Err(e) => {
             ctx.skip(format!("the acceptance run: the farm cannot start: {e}"));
@@ -318,7 +403,14 @@ pub fn acceptance(ctx: &mut Ctx) -> Section {
         ctx.skip("the acceptance run: cannot write its targets".into());
         return s;
     };
-    let mut t = Table::new(&["model", "wall (s)#", "vs slowest other#", "peak RSS (MiB)#", "OS threads#", "outcome"]);
+    let mut t = Table::new(&[
+        "model",
+        "wall (s)#",
+        "vs slowest other#",
+        "peak RSS (MiB)#",
+        "OS threads#",
+        "outcome",
+    ]);
     let mut runs = Vec::new();
     for model in models() {
         let run = ctx.scan(model, &file, n, Duration::from_secs(2), |_| {});
@@ -328,7 +420,12 @@ pub fn acceptance(ctx: &mut Ctx) -> Section {
     let slowest_other = runs
         .iter()
         .filter(|(m, _)| *m != "rayon")
-        .filter_map(|(_, r)| r.as_ref().ok().filter(|r| r.report.is_some()).map(|r| r.measured.usage.wall_s))
+        .filter_map(|(_, r)| {
+            r.as_ref()
+                .ok()
+                .filter(|r| r.report.is_some())
+                .map(|r| r.measured.usage.wall_s)
+        })
         .fold(0.0, f64::max);
     let mut verdict = String::from("no rayon figure");
     for (model, run) in &runs {
@@ -336,15 +433,30 @@ pub fn acceptance(ctx: &mut Ctx) -> Section {
             Ok(r) => {
                 let u = &r.measured.usage;
                 let outcome = match (&r.report, &r.failure) {
-                    (Some(rep), _) => format!("{} results, {} timed out", rep.results.len(), rep.summary.errors.values().sum::<usize>()),
+                    (Some(rep), _) => format!(
+                        "{} results, {} timed out",
+                        rep.results.len(),
+                        rep.summary.errors.values().sum::<usize>()
+                    ),
                     (None, Some(why)) => format!("refused: {why}"),
                     (None, None) => "no report".into(),
                 };
                 if *model == "rayon" {
                     verdict = match (&r.report, &r.failure) {
-                        (Some(_), _) if u.wall_s <= 3.0 * slowest_other => format!("done: rayon finished in {:.1} s, {:.2}x the slowest other model", u.wall_s, u.wall_s / slowest_other.max(1e-9)),
-                        (Some(_), _) => format!("NOT done: rayon took {:.1} s, {:.1}x the slowest other model", u.wall_s, u.wall_s / slowest_other.max(1e-9)),
-                        (None, Some(why)) if why.contains("--runtime threads") => format!("done: rayon refused in {:.2} s, saying why and what to use instead", u.wall_s),
+                        (Some(_), _) if u.wall_s <= 3.0 * slowest_other => format!(
+                            "done: rayon finished in {:.1} s, {:.2}x the slowest other model",
+                            u.wall_s,
+                            u.wall_s / slowest_other.max(1e-9)
+                        ),
+                        (Some(_), _) => format!(
+                            "NOT done: rayon took {:.1} s, {:.1}x the slowest other model",
+                            u.wall_s,
+                            u.wall_s / slowest_other.max(1e-9)
+                        ),
+                        (None, Some(why)) if why.contains("--runtime threads") => format!(
+                            "done: rayon refused in {:.2} s, saying why and what to use instead",
+                            u.wall_s
+                        ),
                         _ => "NOT done: rayon failed without the refusal message".into(),
                     };
                 }
@@ -357,10 +469,20 @@ pub fn acceptance(ctx: &mut Ctx) -> Section {
                     outcome,
                 ]);
             }
-            Err(e) => t.row(vec![(*model).into(), String::new(), String::new(), String::new(), String::new(), e.clone()]),
+            Err(e) => t.row(vec![
+                (*model).into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                e.clone(),
+            ]),
         }
     }
     s.table("acceptance", t);
-    s.doc.finding(&format!("Verdict: {verdict}."), &format!("The slowest model that ran took {slowest_other:.1} s."));
+    s.doc.finding(
+        &format!("Verdict: {verdict}."),
+        &format!("The slowest model that ran took {slowest_other:.1} s."),
+    );
     s
 }
