@@ -16,10 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pulse_bench::quick;
+use criterion::{Criterion, criterion_group, criterion_main};
 use pulse_core::session::{DEFAULT_BODY_CAP, Session, Step};
 use pulse_core::target::parse_target;
+
+mod common;
 
 /// What the server sends: a complete response whose body passes the check.
 const RESPONSE: &[u8] =
@@ -117,13 +118,7 @@ fn exchange(session: &mut Session, peer: &mut dyn Peer) {
 }
 
 fn core(c: &mut Criterion) {
-    let (warm, measure) = quick::times();
-    let mut group = c.benchmark_group("core");
-    group
-        .throughput(Throughput::Elements(1))
-        .sample_size(10)
-        .warm_up_time(warm)
-        .measurement_time(measure);
+    let mut group = common::group(c, "core", 1, false);
 
     let http = parse_target("http://127.0.0.1:80/ contains=\"pulse-farm-ok\"").expect("valid");
     group.bench_function("http-exchange", |b| {

@@ -12,13 +12,12 @@
 
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pulse_bench::{quick, setup, units::Model};
 
+mod common;
+
 fn fanout(c: &mut Criterion) {
-    let (warm, measure) = quick::times();
     for latency_ms in [0, 50] {
         let hosts = quick::pick(1000, 50);
         let scenario = setup::one_group("fanout", "http", "ok", hosts, latency_ms, "2s")
@@ -35,14 +34,12 @@ fn fanout(c: &mut Criterion) {
             );
             let (targets, _) = setup::cycle(&farm, n);
             let plan = setup::plan(&targets, workers, Duration::from_secs(2)).expect("valid plan");
-            let mut group =
-                c.benchmark_group(format!("fanout/http-{latency_ms}ms/workers-{workers}"));
-            group
-                .throughput(Throughput::Elements(n as u64))
-                .sampling_mode(SamplingMode::Flat)
-                .sample_size(10)
-                .warm_up_time(warm)
-                .measurement_time(measure);
+            let mut group = common::group(
+                c,
+                &format!("fanout/http-{latency_ms}ms/workers-{workers}"),
+                n as u64,
+                true,
+            );
             for model in Model::ALL {
                 group.bench_function(BenchmarkId::from_parameter(model.name()), |b| {
                     b.iter_custom(|iters| {

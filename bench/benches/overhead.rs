@@ -10,21 +10,17 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pulse_bench::{quick, setup, units::Model};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use pulse_bench::{setup, units::Model};
+
+mod common;
 
 fn overhead(c: &mut Criterion) {
-    let (warm, measure) = quick::times();
     for protocol in ["tcp", "http", "https"] {
         let scenario = setup::one_group("overhead", protocol, "ok", 20, 0, "2s")
             .expect("the bench's scenario is valid");
         let farm = setup::start(&scenario, 2).expect("the farm starts");
-        let mut group = c.benchmark_group(format!("overhead/{protocol}"));
-        group
-            .throughput(Throughput::Elements(1))
-            .sample_size(10)
-            .warm_up_time(warm)
-            .measurement_time(measure);
+        let mut group = common::group(c, &format!("overhead/{protocol}"), 1, false);
         for model in Model::ALL {
             group.bench_function(BenchmarkId::from_parameter(model.name()), |b| {
                 b.iter_custom(|iters| {

@@ -12,25 +12,23 @@
 
 use std::time::Instant;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pulse_bench::{quick, units::Executor, units::Model};
 
+mod common;
+
 fn spawn(c: &mut Criterion) {
-    let (warm, measure) = quick::times();
     let executors: Vec<Executor> = Model::ALL
         .into_iter()
         .map(|m| Executor::new(m).expect("the executor starts"))
         .collect();
     let units = quick::pick(10_000, 1_000);
-    let mut group = c.benchmark_group(format!("spawn/join-{}k", units / 1000));
-    group
-        .throughput(Throughput::Elements(units as u64))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(warm)
-        .measurement_time(measure);
+    let mut group = common::group(
+        c,
+        &format!("spawn/join-{}k", units / 1000),
+        units as u64,
+        true,
+    );
     for ex in &executors {
         group.bench_function(BenchmarkId::from_parameter(ex.model().name()), |b| {
             b.iter(|| ex.spawn_join(units).expect("units spawn"));
@@ -38,12 +36,7 @@ fn spawn(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("spawn/ping-pong");
-    group
-        .throughput(Throughput::Elements(1))
-        .sample_size(10)
-        .warm_up_time(warm)
-        .measurement_time(measure);
+    let mut group = common::group(c, "spawn/ping-pong", 1, false);
     for ex in &executors {
         group.bench_function(BenchmarkId::from_parameter(ex.model().name()), |b| {
             b.iter_custom(|iters| {

@@ -3,10 +3,18 @@
 //! Every figure in a report comes from a process of its own (a model's
 //! `pulse scan`, a peer such as wrk, an idle-units child), started here and
 //! waited for here, so the kernel's accounting covers the whole process and
-//! nothing of the harness: peak RSS from wait4(2), CPU and context switches
-//! from the difference of getrusage(RUSAGE_CHILDREN) around the wait (the
-//! one place that still counts threads that have already exited), and the
-//! peak OS thread count sampled from `/proc/PID/status` while it runs.
+//! nothing of the harness: CPU and context switches from the difference of
+//! getrusage(RUSAGE_CHILDREN) around the wait (the one place that still
+//! counts threads that have already exited), and the peak resident set and
+//! OS thread count sampled from `/proc/PID/status` while it runs.
+//!
+//! Not wait4's `ru_maxrss`: Linux carries the high-water mark of the image
+//! a process replaced at exec into it, and std spawns with vfork, so a
+//! child's ru_maxrss is never below its parent's RSS at the spawn. With the
+//! farm in the parent (10,000 hosts are tens of MiB) every small child
+//! would read the same figure. `VmHWM` in `/proc/PID/status` is the new
+//! image's own high-water mark; it only grows, so the last sample before
+//! the exit is the peak, short of what the last few milliseconds add.
 //!
 //! One child at a time: the RUSAGE_CHILDREN difference is only this
 //! child's when no other child is reaped in between.
@@ -23,16 +31,17 @@ use serde::Serialize;
 use wait4::Wait4;
 
 /// How often a running child's thread count and RSS are sampled: often
-/// enough to catch a pool at its peak (a scan holds it for its whole run),
-/// rarely enough that reading `/proc` costs the child nothing measurable.
-const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+/// enough to catch a pool at its peak (a scan holds it for its whole run)
+/// and to leave little after the last `VmHWM` read, rarely enough that
+/// reading `/proc` costs the child nothing measurable.
+const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 /// What the kernel reported for one child.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
     /// Spawn to exit, as the harness saw it.
     pub wall_s: f64,
-    /// Peak resident set of the whole process (wait4's ru_maxrss), MiB.
+    /// Peak resident set of the whole process (`VmHWM`, see above), MiB.
     pub peak_rss_mib: f64,
     /// User CPU of the whole process, every thread included.
     pub user_s: f64,
@@ -120,12 +129,14 @@ impl Child {
             .map_err(|e| format!("cannot start {:?}: {e}", self.command.get_program()))?;
         let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|e| e.to_string())?);
         let mut peak_threads = 0;
+        let mut peak_rss_kib = 0;
         let mut interrupted_at = None;
         let mut killed = false;
         // Sample until it exits; `try_wait` would reap it and lose the
         // rusage, so "still running" is read from /proc instead.
-        while let Some(n) = threads_of(child.id()) {
+        while let Some((n, hwm)) = sample(child.id()) {
             peak_threads = peak_threads.max(n);
+            peak_rss_kib = peak_rss_kib.max(hwm);
             let now = started.elapsed();
             if let Some(after) = self.interrupt_after
                 && interrupted_at.is_none()
@@ -140,7 +151,13 @@ impl Child {
                 killed = true;
                 break;
             }
-            std::thread::sleep(SAMPLE_EVERY);
+            // After the signal, look every millisecond: the exit latency is
+            // measured to the sample that first sees the process gone.
+            std::thread::sleep(if interrupted_at.is_some() {
+                Duration::from_millis(1)
+            } else {
+                SAMPLE_EVERY
+            });
         }
         let waited = child
             .wait4()
@@ -149,7 +166,13 @@ impl Child {
         let after = children_usage()?;
         let usage = Usage {
             wall_s: wall.as_secs_f64(),
-            peak_rss_mib: waited.rusage.maxrss as f64 / (1024.0 * 1024.0),
+            // No sample at all (it exited before the first): wait4's
+            // figure, an upper bound.
+            peak_rss_mib: if peak_rss_kib > 0 {
+                peak_rss_kib as f64 / 1024.0
+            } else {
+                waited.rusage.maxrss as f64 / (1024.0 * 1024.0)
+            },
             user_s: after.user_s - before.user_s,
             sys_s: after.sys_s - before.sys_s,
             voluntary_cs: after.voluntary_cs.saturating_sub(before.voluntary_cs),
@@ -180,9 +203,9 @@ fn children_usage() -> Result<Usage, String> {
     })
 }
 
-/// The `Threads:` count of a running process; None once it has exited
-/// (a zombie has no threads left to count).
-fn threads_of(pid: u32) -> Option<u64> {
+/// The `Threads:` count and `VmHWM` (KiB) of a running process; None once
+/// it has exited (a zombie has no threads or memory left to count).
+fn sample(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     if status
         .lines()
@@ -190,10 +213,13 @@ fn threads_of(pid: u32) -> Option<u64> {
     {
         return None;
     }
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("Threads:")?, field("VmHWM:").unwrap_or(0)))
 }
 
 /// Sorted copy of some values.
@@ -246,6 +272,20 @@ mod tests {
         assert!(m.usage.peak_rss_mib > 0.1, "{:?}", m.usage);
         assert!(m.usage.peak_threads >= 1, "{:?}", m.usage);
         assert!(m.interrupted_at.is_none() && !m.killed);
+    }
+
+    #[test]
+    fn a_small_child_of_a_big_parent_is_small() {
+        // 256 MiB touched here: wait4's ru_maxrss would give it to the child.
+        let big = vec![1u8; 256 << 20];
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["0.2".to_string()];
+        let m = Child::new(Path::new("/bin/sleep"), &args, dir.path(), "sleep")
+            .run()
+            .unwrap();
+        assert!(m.usage.peak_rss_mib < 32.0, "{:?}", m.usage);
+        assert!(m.usage.peak_rss_mib > 0.1, "{:?}", m.usage);
+        assert_eq!(std::hint::black_box(&big)[big.len() - 1], 1);
     }
 
     #[test]

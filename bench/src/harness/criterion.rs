@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use pulse_bench::chart::{Bars, Lines, Panel, Series};
+use pulse_bench::chart::{Bars, Lines, Panel};
 use pulse_bench::report::Table;
 use serde::Deserialize;
 
-use super::{Ctx, Section, f2, models};
+use super::{Ctx, Section, f2, models, per_model};
 
 /// criterion's `benchmark.json`, the fields used.
 #[derive(Deserialize)]
@@ -174,22 +174,15 @@ pub fn run(ctx: &mut Ctx) -> Section {
         match area {
             "fanout" => {
                 for lat in ["0ms", "50ms"] {
-                    let series = models()
-                        .iter()
-                        .map(|m| Series {
-                            name: (*m).into(),
-                            points: mine
-                                .iter()
-                                .filter(|r| r.id == *m && r.group.contains(&format!("http-{lat}/")))
-                                .filter_map(|r| {
-                                    Some((
-                                        r.group.rsplit("workers-").next()?.parse().ok()?,
-                                        r.rate(),
-                                    ))
-                                })
-                                .collect(),
-                        })
-                        .collect();
+                    let key = format!("http-{lat}/");
+                    let series = per_model(
+                        &mine,
+                        |r| r.id.as_str(),
+                        |r| {
+                            let workers = r.group.rsplit("workers-").next()?.parse().ok()?;
+                            r.group.contains(&key).then(|| (workers, r.rate()))
+                        },
+                    );
                     s.chart(
                         &format!("criterion-fanout-{lat}"),
                         &format!("fanout probes/s by workers at {lat}"),

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use pulse_bench::chart::{Lines, Series};
+use pulse_bench::chart::Lines;
 use pulse_bench::measure::Child;
 use pulse_bench::report::Table;
 
-use super::{Ctx, Section, f1, models, pick};
+use super::{Ctx, Section, f1, models, per_model, pick};
 
 /// How long each unit sleeps: long enough that all are asleep at once at
 /// the peak, short enough that a million cost seconds, not minutes.
@@ -158,17 +158,11 @@ pub fn run(ctx: &mut Ctx) -> Section {
             y_label: "bytes per unit (log)".into(),
             log_x: true,
             log_y: true,
-            series: models()
-                .iter()
-                .map(|m| Series {
-                    name: (*m).into(),
-                    points: points
-                        .iter()
-                        .filter(|p| p.model == *m)
-                        .filter_map(|p| Some((p.units as f64, *p.per_unit.as_ref().ok()?)))
-                        .collect(),
-                })
-                .collect(),
+            series: per_model(
+                &points,
+                |p| p.model,
+                |p| Some((p.units as f64, *p.per_unit.as_ref().ok()?)),
+            ),
         }
         .svg(),
     );

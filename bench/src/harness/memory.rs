@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use pulse_bench::chart::{Lines, Series};
+use pulse_bench::chart::Lines;
 use pulse_bench::report::Table;
 use pulse_bench::setup;
 
-use super::{Ctx, Section, f1, models, pick};
+use super::{Ctx, Section, f1, models, per_model, pick};
 
 /// The probe kinds: (label, protocol, farm behaviour that keeps it waiting).
 const KINDS: [(&str, &str, &str); 3] = [
@@ -119,17 +119,7 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 y_label: "KiB per probe".into(),
                 log_x: true,
                 log_y: false,
-                series: models()
-                    .iter()
-                    .map(|m| Series {
-                        name: (*m).into(),
-                        points: mine
-                            .iter()
-                            .filter(|p| p.model == *m)
-                            .filter_map(|p| Some((p.in_flight as f64, p.kib()?)))
-                            .collect(),
-                    })
-                    .collect(),
+                series: per_model(&mine, |p| p.model, |p| Some((p.in_flight as f64, p.kib()?))),
             }
             .svg(),
         );

@@ -209,6 +209,27 @@ pub fn models() -> [&'static str; 5] {
     Model::ALL.map(Model::name)
 }
 
+/// One chart line per model, in report order, from whatever points a
+/// regime keeps: `model` names a point's model, `xy` gives its position
+/// (None for a point that did not run, which the line skips).
+pub fn per_model<P>(
+    points: &[P],
+    model: impl Fn(&P) -> &str,
+    xy: impl Fn(&P) -> Option<(f64, f64)>,
+) -> Vec<pulse_bench::chart::Series> {
+    models()
+        .iter()
+        .map(|m| pulse_bench::chart::Series {
+            name: (*m).into(),
+            points: points
+                .iter()
+                .filter(|p| model(p) == *m)
+                .filter_map(&xy)
+                .collect(),
+        })
+        .collect()
+}
+
 /// `full` normally, `quick` under PULSE_BENCH_QUICK.
 pub fn pick<T>(full: T, quick: T) -> T {
     pulse_bench::quick::pick(full, quick)
@@ -310,6 +331,10 @@ fn write(ctx: &Ctx, sections: &[Section], out: &Path, took: Duration) -> Result<
     let run_name = format!("{}-{}", &date[..10], m.host);
     let run_dir = out.join("runs").join(&run_name);
     let charts = out.join("charts");
+    // Charts are the current report's only: none left from an earlier run.
+    if charts.is_dir() {
+        std::fs::remove_dir_all(&charts).map_err(|e| io(&charts, e))?;
+    }
     for d in [&run_dir, &charts] {
         std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
     }
@@ -357,7 +382,15 @@ fn write(ctx: &Ctx, sections: &[Section], out: &Path, took: Duration) -> Result<
     }
     let readme = out.join("README.md");
     std::fs::write(&readme, doc.text()).map_err(|e| io(&readme, e))?;
-    let mut commands = String::from(
+    let mut commands = String::new();
+    if let Ok(steps) = std::env::var("PULSE_BENCH_STEPS") {
+        let _ = writeln!(commands, "# scripts/bench.sh ran, in order:");
+        for step in steps.split("; ") {
+            let _ = writeln!(commands, "{step}");
+        }
+        commands.push('\n');
+    }
+    commands.push_str(
         "# Every child the harness ran, in order (targets files were in a scratch directory)\n",
     );
     for c in &ctx.commands {

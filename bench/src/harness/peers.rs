@@ -432,18 +432,39 @@ fn findings(s: &mut Section, label: &str, rows: &[Row]) {
         .iter()
         .map(|p| format!("{} {:.2}x", p.who, p.rate / bp.rate.max(1e-9)))
         .collect();
+    let cpu = |r: &Row| {
+        r.cpu_us
+            .map_or_else(|| "?".to_string(), |c| format!("{c:.0} µs"))
+    };
+    let costs: Vec<String> = peers
+        .iter()
+        .map(|p| format!("{} {}", p.who, cpu(p)))
+        .collect();
     let why = if label.starts_with("HTTP") {
-        "wrk is the ceiling for this farm: one thread, no result to classify, no deadline per request, and \
-         a keep-alive attempt per connection. pulse opens, classifies and closes one connection per probe \
-         with its own deadline and body check, as a prober must; blackbox_exporter adds an HTTP request to \
-         itself and Go's HTTP client per probe."
+        format!(
+            "Client CPU per operation: {} {}, {}. wrk and hey are load generators run on one server: no \
+             deadline per request and no result to classify, but the farm closes every connection after its \
+             answer (as pulse's probes need), so they reconnect for each request as pulse does, and wrk's one \
+             thread bounds its rate. blackbox_exporter pays for an HTTP request to itself and Go's HTTP client \
+             on top of every probe.",
+            bp.who,
+            cpu(bp),
+            costs.join(", ")
+        )
     } else if label.starts_with("TCP") {
-        "A TCP connect probe is little more than socket, connect, close: the kernel does the handshake, \
-         and the tools differ in what they add around it (blackbox: a Go HTTP request per probe)."
+        format!(
+            "Client CPU per operation: {} {}, {}. A TCP connect probe is socket, connect, close: the kernel \
+             does the handshake, and the tools differ in what they add around it (blackbox_exporter: an HTTP \
+             request to itself and its Go runtime, per probe).",
+            bp.who,
+            cpu(bp),
+            costs.join(", ")
+        )
     } else {
         "fping paces its pings (`-i`, here 1 ms: at most 1,000 a second by design, to be polite to the \
-         network); pulse sends as fast as its workers allow and matches replies by identifier and \
-         sequence."
+         network), so its rate is its pacing, not its cost; pulse sends as fast as its workers allow and \
+         matches replies by identifier and sequence."
+            .to_string()
     };
     s.doc.finding(
         &format!(
@@ -452,6 +473,6 @@ fn findings(s: &mut Section, label: &str, rows: &[Row]) {
             bp.rate,
             vs.join(", ")
         ),
-        why,
+        &why,
     );
 }

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use pulse_bench::chart::{Lines, Series};
+use pulse_bench::chart::Lines;
 use pulse_bench::measure::{ScanRun, sorted};
 use pulse_bench::report::Table;
 use pulse_bench::setup;
 
-use super::{Ctx, Section, f0, f1, f2, models, pick};
+use super::{Ctx, Section, f0, f1, f2, models, per_model, pick};
 
 /// One run of the sweep.
 struct Point {
@@ -147,17 +147,7 @@ fn lines(
         y_label: y_label.into(),
         log_x: true,
         log_y,
-        series: models()
-            .iter()
-            .map(|m| Series {
-                name: (*m).into(),
-                points: points
-                    .iter()
-                    .filter(|p| p.model == *m)
-                    .filter_map(|p| Some((p.workers as f64, y(p)?)))
-                    .collect(),
-            })
-            .collect(),
+        series: per_model(points, |p| p.model, |p| Some((p.workers as f64, y(p)?))),
     }
     .svg()
 }
