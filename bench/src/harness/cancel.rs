@@ -111,6 +111,23 @@ pub fn run(ctx: &mut Ctx) -> Section {
          threads to wake and join. With --grace 2s the blackholed probes run on until the grace period \
          ends (their 5 s deadline is later), so every model exits about 2 s after the signal.",
     );
+    let cut = |m: &str| rows.iter().find(|r| r.0 == "0" && r.1 == m).map(|r| r.2);
+    if let (Some(r), Some(th)) = (cut("rayon"), cut("threads"))
+        && r > 3.0 * th
+    {
+        s.doc.finding(
+            &format!(
+                "rayon takes {:.0}x as long as threads to stop ({r:.0} vs {th:.0} ms), with the same watchdog.",
+                r / th.max(1e-9)
+            ),
+            &format!(
+                "Both cut their probes the same way. What differs comes after: the {workers} rayon pool \
+                 threads whose probes were cut all go idle together, and each one's idle loop scans every \
+                 other thread's deque, pinning crossbeam's epoch for every look, before the pool can be \
+                 joined: the cost the rayon crate doc describes, paid at shutdown."
+            ),
+        );
+    }
     let mut t = Table::new(&[
         "--grace",
         "model",

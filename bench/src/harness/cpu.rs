@@ -120,9 +120,9 @@ pub fn run(ctx: &mut Ctx) -> Section {
         s.doc.finding(
             &format!("probes/s: {}; client CPU per probe {lo:.0} to {hi:.0} µs.", rates.join(", ")),
             "The TLS work is the core's (rustls, the same code in every model), so it costs each model the \
-             same; the spread between models is their scheduling (wake-ups, thread hand-offs) on top of a \
-             per-probe cost the handshake dominates. A work-stealing pool has no edge here: two cores can \
-             run two handshakes at a time however the work is handed out.",
+             same; what separates the models is the scheduling around a per-probe cost the handshake \
+             dominates, and how much of the two cores the farm's half of the handshakes leaves them (the \
+             farm CPU column): two cores run two handshakes at a time however the work is handed out.",
         );
     }
     let mut t = Table::new(&[

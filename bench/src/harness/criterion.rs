@@ -281,9 +281,17 @@ fn findings(s: &mut Section, area: &str, rows: &[&Result]) {
             ) {
                 s.doc.finding(
                     &format!("One cross-thread round trip: tokio {}, threads {}.", time(t.ns), time(th.ns)),
-                    "Each round trip is two wake-ups of a thread parked on a futex; the difference is what \
-                     each runtime does around the park (tokio's worker checks its queues and the driver \
-                     before it sleeps).",
+                    if th.ns < 2_000.0 {
+                        "crossbeam's channels spin for a moment before they park, so with the two threads \
+                         on two cores a round trip never sleeps: hundreds of nanoseconds, no syscall. \
+                         tokio's blocking send and receive from outside the runtime park on a futex, and \
+                         the echo task's worker parks in epoll_wait, so each direction is a real wake-up \
+                         through the kernel: microseconds. A probe pays this once per socket event."
+                    } else {
+                        "Each direction is a wake-up of a parked thread through the kernel (a futex, or \
+                         epoll_wait for a runtime's worker): what each runtime does around the park is \
+                         the difference. A probe pays this once per socket event."
+                    },
                 );
             }
         }

@@ -53,11 +53,11 @@ fn child(ctx: &mut Ctx, model: &str, units: usize) -> Result<(f64, f64, u64), St
     let m = c.run()?;
     if m.usage.exit_code != Some(0) {
         let why = std::fs::read_to_string(&err).unwrap_or_default();
-        return Err(why
-            .lines()
-            .next()
-            .unwrap_or("failed without a message")
-            .to_string());
+        let first = why.lines().find(|l| !l.trim().is_empty());
+        return Err(match first {
+            Some(line) => line.to_string(),
+            None => format!("the child ended with {} and no message", m.status),
+        });
     }
     let start = read_ms(&out).unwrap_or(0.0);
     Ok((m.usage.peak_rss_mib, start, m.usage.peak_threads))
