@@ -279,10 +279,20 @@ fn findings(s: &mut Section, rows: &[Row]) {
                 t.vcs,
                 th.vcs / t.vcs.max(1e-3)
             ),
-            "A blocking thread sleeps in the kernel at every wait (connect, each read) and is switched \
-             back in when its socket is ready: each wait is a switch out and a switch in. An async worker \
-             thread sleeps only when its whole run queue is empty; with 100 probes in flight, one \
-             epoll_wait usually returns several ready sockets, and the worker runs them back to back.",
+            if th.vcs > t.vcs {
+                "A blocking thread sleeps in the kernel at every wait (each read for a response that has \
+                 not come yet) and is switched back in when its socket is ready: each wait is a switch out \
+                 and a switch in. An async worker thread sleeps only when its whole run queue is empty; \
+                 with 100 probes in flight, one epoll_wait usually returns several ready sockets, and the \
+                 worker runs them back to back."
+            } else {
+                "Here the blocking models switch less. On loopback a blocking connect completes inside \
+                 the connect call (the kernel runs the whole handshake before it returns), so a thread \
+                 that only connects and closes rarely has to sleep at all. An async model starts a \
+                 non-blocking connect, gets EINPROGRESS and waits for epoll to report the socket \
+                 writable: a park and a wake per probe that the blocking path never needs. With a \
+                 response to wait for (the HTTP table) it is the other way round."
+            },
         );
     }
     if let Some(best) = rows
