@@ -54,6 +54,21 @@ else
 fi
 cargo test --workspace --doc --locked --quiet
 
+step "bench smoke (PULSE_BENCH_QUICK=1: every criterion bench once, the harness on two regimes)"
+# Debug build, sharing the test build's target dir: criterion runs each
+# bench once in test mode; the harness runs the acceptance regime and is
+# given an unknown regime name, which it must skip with a message.
+PULSE_BENCH_QUICK=1 cargo test --locked -q -p pulse-bench --benches
+cargo build --locked -q -p pulse -p pulse-bench
+bench_out=$(mktemp -d)
+PULSE_BENCH_QUICK=1 "${CARGO_TARGET_DIR:-target}/debug/pulse-bench" --regimes acceptance,nonsense \
+    --pulse "${CARGO_TARGET_DIR:-target}/debug/pulse" --out "$bench_out"
+grep -q "Verdict: done" "$bench_out/README.md"
+grep -q "regime \`nonsense\`: no such regime" "$bench_out/README.md"
+ls "$bench_out"/runs/*/acceptance.csv >/dev/null
+rm -rf "$bench_out"
+echo "bench smoke: ok"
+
 step "loom model checks (scripts/loom.sh)"
 scripts/loom.sh
 

@@ -3,27 +3,26 @@
 //!
 //! Each model runs as `pulse --runtime X scan ...`, a process of its own, so
 //! its peak RSS and CPU time come from the kernel's accounting of the whole
-//! process (wait4(2) rusage), not from the model's own word. Every run gets
+//! process (wait4(2) rusage, through `pulse_bench::measure`, the sweep
+//! harness's own measuring code), not from the model's own word. Every run gets
 //! the same targets file, `--workers` and `--timeout`: the model is the only
 //! thing that differs. What cannot be equal is stated in the report: the
 //! farm shares the machine (its CPU is measured during each run), and each
 //! model uses the number of OS threads its design calls for (reported).
 
-use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pulse_core::result::Report;
+use pulse_bench::chart::{Bars, Panel};
+use pulse_bench::machine::{self, Machine};
+use pulse_bench::measure::{ScanSpec, percentile, sorted};
+use pulse_bench::report::{Doc, Table};
 use pulse_core::session::fmt_duration;
 use pulse_fixtures::farm::{Correctness, Farm, Scenario, check};
 use serde::Serialize;
-use wait4::Wait4;
 
 use crate::farm::{farm_options, load_scenario};
-use crate::markup::escape;
 use crate::{CompareArgs, EXIT_DOWN, EXIT_SETUP, EXIT_UP, EXIT_USAGE, Runtime, fail};
 
 /// One model's run, as measured.
@@ -82,14 +81,6 @@ struct ScenarioInfo {
     description: String,
     hosts: usize,
     seed: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Machine {
-    cpu: String,
-    cores: usize,
-    memory_gib: f64,
-    kernel: String,
 }
 
 pub(crate) fn compare(args: &CompareArgs) -> u8 {
@@ -189,7 +180,7 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
         .filter_map(|rt| median_run(&all, rt.name()))
         .collect();
     let report = CompareReport {
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        date: machine::now(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         scenario: ScenarioInfo {
             name: scenario.name.clone(),
@@ -200,10 +191,10 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
         workers,
         timeout: fmt_duration(timeout),
         runs: args.runs,
-        machine: machine(),
+        machine: Machine::this(),
         rustc: env!("PULSE_RUSTC_VERSION"),
         pulse: pulse_core::VERSION,
-        commit: commit(),
+        commit: machine::commit(),
         farm_threads: args.farm_threads,
         skipped: farm.skipped().to_vec(),
         notes: notes(&runtimes, &scenario, args.farm_threads),
@@ -215,7 +206,11 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
     for n in &report.notes {
         println!("- {n}");
     }
-    match write_report(&report, &table, &args.out) {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("pulse-compare"));
+    match write_report(&report, &table, &out) {
         Ok((md, json)) => eprintln!(
             "pulse compare: wrote {} and {}",
             md.display(),
@@ -224,7 +219,7 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
         Err(e) => {
             return fail(
                 EXIT_SETUP,
-                format!("cannot write the report to {}: {e}", args.out.display()),
+                format!("cannot write the report to {}: {e}", out.display()),
             );
         }
     }
@@ -273,41 +268,30 @@ fn measure(
     dir: &Path,
     farm: &Farm,
 ) -> Result<Measurement, String> {
-    let out_path = dir.join(format!("{}-{run}.json", rt.name()));
-    let err_path = dir.join(format!("{}-{run}.stderr", rt.name()));
-    let out = File::create(&out_path).map_err(|e| e.to_string())?;
-    let err = File::create(&err_path).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the pulse binary: {e}"))?;
-    let mut child = Command::new(exe)
-        .args(["--runtime", rt.name(), "-q", "scan", "--output", "json"])
-        .arg("--targets")
-        .arg(targets)
-        .args([
-            "--workers",
-            &workers.to_string(),
-            "--timeout",
-            &fmt_duration(timeout),
-        ])
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start the scan: {e}"))?;
-    let usage = child
-        .wait4()
-        .map_err(|e| format!("waiting for the scan: {e}"))?;
-    // 0: all up, 1: some down (expected: the farm has failing hosts).
-    if !matches!(usage.status.code(), Some(0 | 1)) {
-        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-        return Err(format!(
-            "the scan failed ({}): {}",
-            usage.status,
-            stderr.trim()
-        ));
+    let scan = ScanSpec {
+        pulse: &exe,
+        runtime: rt.name(),
+        targets,
+        workers,
+        timeout: fmt_duration(timeout),
+        extra: Vec::new(),
+        wrapper: Vec::new(),
+        interrupt_after: None,
+        dir,
+        stem: format!("{}-{run}", rt.name()),
     }
-    let text = std::fs::read(&out_path).map_err(|e| e.to_string())?;
-    let report: Report =
-        serde_json::from_slice(&text).map_err(|e| format!("unreadable scan output: {e}"))?;
+    .run()?;
+    let report = match (scan.report, scan.failure) {
+        (Some(r), _) => r,
+        (None, why) => {
+            return Err(format!(
+                "the scan failed ({}): {}",
+                scan.measured.status,
+                why.unwrap_or_default()
+            ));
+        }
+    };
     let up: Vec<f64> = sorted(
         report
             .results
@@ -317,6 +301,7 @@ fn measure(
     );
     let waits: Vec<f64> = sorted(report.results.iter().map(|r| r.queue_wait_ms));
     let scan_seconds = report.pulse.duration_ms / 1000.0;
+    let usage = &scan.measured.usage;
     Ok(Measurement {
         runtime: rt.name(),
         run,
@@ -325,28 +310,13 @@ fn measure(
         p50_ms: percentile(&up, 0.50),
         p99_ms: percentile(&up, 0.99),
         p99_queue_wait_ms: percentile(&waits, 0.99),
-        peak_rss_mib: usage.rusage.maxrss as f64 / (1024.0 * 1024.0),
-        cpu_user_s: usage.rusage.utime.as_secs_f64(),
-        cpu_sys_s: usage.rusage.stime.as_secs_f64(),
+        peak_rss_mib: usage.peak_rss_mib,
+        cpu_user_s: usage.user_s,
+        cpu_sys_s: usage.sys_s,
         runtime_threads: report.pulse.runtime_threads,
         correctness: check(farm.expectations(), &report.results),
         farm_cpu_s: 0.0,
     })
-}
-
-fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-/// Nearest-rank percentile of sorted values (0 for none).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The run of `runtime` with the median throughput (its numbers stay together).
@@ -356,44 +326,42 @@ fn median_run(all: &[Measurement], runtime: &str) -> Option<Measurement> {
     runs.get(runs.len() / 2).map(|m| (*m).clone())
 }
 
+/// The summary table, ratios against tokio (or the first model).
 fn markdown_table(r: &CompareReport) -> String {
-    let base = r
-        .summary
-        .iter()
-        .find(|m| m.runtime == "tokio")
+    let tokio = r.summary.iter().find(|m| m.runtime == "tokio");
+    let base = tokio
         .or(r.summary.first())
         .map_or(1.0, |m| m.probes_per_sec);
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "| model | probes/s | vs {} | p50 | p99 | p99 queue wait | peak RSS | CPU user+sys | threads | correct | farm CPU |",
-        r.summary
-            .iter()
-            .find(|m| m.runtime == "tokio")
-            .map_or("first", |_| "tokio")
-    );
-    let _ = writeln!(
-        t,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
+    let vs = format!("vs {}#", if tokio.is_some() { "tokio" } else { "first" });
+    let mut t = Table::new(&[
+        "model",
+        "probes/s#",
+        &vs,
+        "p50#",
+        "p99#",
+        "p99 queue wait#",
+        "peak RSS#",
+        "CPU user+sys#",
+        "threads#",
+        "correct#",
+        "farm CPU#",
+    ]);
     for m in &r.summary {
-        let _ = writeln!(
-            t,
-            "| {} | {:.0} | {:.2} | {:.1} ms | {:.1} ms | {:.0} ms | {:.1} MiB | {:.2} s | {} | {:.1}% | {:.2} s |",
-            m.runtime,
-            m.probes_per_sec,
-            m.probes_per_sec / base,
-            m.p50_ms,
-            m.p99_ms,
-            m.p99_queue_wait_ms,
-            m.peak_rss_mib,
-            m.cpu_user_s + m.cpu_sys_s,
-            m.runtime_threads,
-            m.correctness.percent(),
-            m.farm_cpu_s,
-        );
+        t.row(vec![
+            m.runtime.to_string(),
+            format!("{:.0}", m.probes_per_sec),
+            format!("{:.2}", m.probes_per_sec / base),
+            format!("{:.1} ms", m.p50_ms),
+            format!("{:.1} ms", m.p99_ms),
+            format!("{:.0} ms", m.p99_queue_wait_ms),
+            format!("{:.1} MiB", m.peak_rss_mib),
+            format!("{:.2} s", m.cpu_user_s + m.cpu_sys_s),
+            m.runtime_threads.to_string(),
+            format!("{:.1}%", m.correctness.percent()),
+            format!("{:.2} s", m.farm_cpu_s),
+        ]);
     }
-    t
+    t.markdown()
 }
 
 fn notes(runtimes: &[Runtime], scenario: &Scenario, farm_threads: usize) -> Vec<String> {
@@ -430,54 +398,7 @@ fn notes(runtimes: &[Runtime], scenario: &Scenario, farm_threads: usize) -> Vec<
     n
 }
 
-fn machine() -> Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory_kib: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    Machine {
-        cpu,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_gib: (memory_kib / (1024.0 * 1024.0) * 10.0).round() / 10.0,
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into()),
-    }
-}
-
-/// The commit of the working tree we run from, `-dirty` if it has changes.
-fn commit() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(c)
-            if git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty()) =>
-        {
-            format!("{c}-dirty")
-        }
-        Some(c) => c,
-        None => "unknown".into(),
-    }
-}
-
+/// Write the markdown, the JSON and the chart to `out`.
 fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(out)?;
     let stem = format!("{}-{}", r.date.replace(':', "-"), r.scenario.name);
@@ -485,46 +406,41 @@ fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathB
     let json_path = out.join(format!("{stem}.json"));
     let svg_path = out.join(format!("{stem}.svg"));
     std::fs::write(&svg_path, chart(r))?;
-    let mut md = String::new();
-    let _ = writeln!(md, "# pulse compare: `{}`\n", r.scenario.name);
-    let _ = writeln!(md, "{}\n", r.scenario.description.trim());
-    let _ = writeln!(md, "| | |\n| --- | --- |");
-    for (k, v) in [
-        ("date", r.date.clone()),
-        ("command", format!("`{}`", r.command)),
-        ("hosts", r.scenario.hosts.to_string()),
-        ("workers", r.workers.to_string()),
-        ("timeout", r.timeout.clone()),
-        ("runs per model", r.runs.to_string()),
-        (
-            "machine",
-            format!(
-                "{}, {} cores, {} GiB, Linux {}",
-                r.machine.cpu, r.machine.cores, r.machine.memory_gib, r.machine.kernel
-            ),
-        ),
-        ("rustc", r.rustc.to_string()),
-        ("pulse", format!("{} ({})", r.pulse, r.commit)),
-    ] {
-        let _ = writeln!(md, "| {k} | {v} |");
-    }
-    let _ = writeln!(md, "\n{table}");
-    let _ = writeln!(md, "![probes/s, peak RSS and CPU by model]({stem}.svg)\n");
-    for n in &r.notes {
-        let _ = writeln!(md, "- {n}");
-    }
-    for s in &r.skipped {
-        let _ = writeln!(md, "- skipped: {s}");
-    }
-    std::fs::write(&md_path, md)?;
+    let mut md = Doc::new();
+    md.heading(1, &format!("pulse compare: `{}`", r.scenario.name))
+        .para(&r.scenario.description)
+        .facts(&[
+            ("date", r.date.clone()),
+            ("command", format!("`{}`", r.command)),
+            ("hosts", r.scenario.hosts.to_string()),
+            ("workers", r.workers.to_string()),
+            ("timeout", r.timeout.clone()),
+            ("runs per model", r.runs.to_string()),
+            ("machine", r.machine.describe()),
+            ("rustc", r.rustc.to_string()),
+            ("pulse", format!("{} ({})", r.pulse, r.commit)),
+        ])
+        .raw(table)
+        .raw("\n")
+        .figure(
+            &format!("{stem}.svg"),
+            "probes/s, peak RSS and CPU by model",
+        )
+        .bullets(&r.notes)
+        .bullets(
+            &r.skipped
+                .iter()
+                .map(|s| format!("skipped: {s}"))
+                .collect::<Vec<_>>(),
+        );
+    std::fs::write(&md_path, md.text())?;
     let json = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
     std::fs::write(&json_path, json)?;
     Ok((md_path, json_path))
 }
 
-/// A bar chart of the summary: throughput, peak RSS and CPU per model, one
-/// panel each, every bar labelled with its value and its ratio to tokio.
-/// Plain SVG, no dependency: it is a handful of rectangles.
+/// The summary as bars: throughput, peak RSS and CPU per model, one panel
+/// each, every bar labelled with its value and its ratio to the first.
 fn chart(r: &CompareReport) -> String {
     type Metric = (&'static str, &'static str, fn(&Measurement) -> f64);
     let metrics: [Metric; 3] = [
@@ -538,72 +454,23 @@ fn chart(r: &CompareReport) -> String {
             m.cpu_user_s + m.cpu_sys_s
         }),
     ];
-    const COLOURS: [&str; 5] = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2"];
-    let (label_w, bar_w, row_h, panel_gap) = (90.0, 360.0, 22.0, 34.0);
-    let rows = r.summary.len() as f64;
-    let panel_h = panel_gap + rows * row_h;
-    let width = label_w + bar_w + 150.0;
-    let height = 40.0 + panel_h * metrics.len() as f64;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="8" y="20" font-size="14" font-weight="bold">pulse compare: {} ({} hosts, {} workers)</text>"#,
-        escape(&r.scenario.name),
-        r.scenario.hosts,
-        r.workers
-    );
-    for (p, (title, unit, value)) in metrics.iter().enumerate() {
-        let top = 40.0 + p as f64 * panel_h;
-        let _ = writeln!(
-            svg,
-            r#"<text x="8" y="{}" font-weight="bold">{}</text>"#,
-            top + 16.0,
-            escape(title)
-        );
-        let max = r
-            .summary
+    Bars {
+        title: format!(
+            "pulse compare: {} ({} hosts, {} workers)",
+            r.scenario.name, r.scenario.hosts, r.workers
+        ),
+        panels: metrics
             .iter()
-            .map(value)
-            .fold(0.0_f64, f64::max)
-            .max(1e-9);
-        let base = r.summary.iter().find(|m| m.runtime == "tokio").map(value);
-        for (i, m) in r.summary.iter().enumerate() {
-            let y = top + panel_gap - 8.0 + i as f64 * row_h;
-            let v = value(m);
-            let w = (v / max * bar_w).max(1.0);
-            let ratio = base
-                .filter(|b| *b > 0.0)
-                .map(|b| format!(" ({:.2}x tokio)", v / b))
-                .unwrap_or_default();
-            let _ = writeln!(
-                svg,
-                r#"<text x="8" y="{}">{}</text>"#,
-                y + 14.0,
-                escape(m.runtime)
-            );
-            let _ = writeln!(
-                svg,
-                r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{}"/>"#,
-                row_h - 6.0,
-                COLOURS[i % COLOURS.len()]
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{}">{}{unit}{ratio}</text>"#,
-                label_w + w + 6.0,
-                y + 14.0,
-                if v >= 100.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.2}")
-                }
-            );
-        }
+            .map(|(title, unit, value)| Panel {
+                title: (*title).to_string(),
+                unit: (*unit).to_string(),
+                rows: r
+                    .summary
+                    .iter()
+                    .map(|m| (m.runtime.to_string(), value(m)))
+                    .collect(),
+            })
+            .collect(),
     }
-    svg.push_str("</svg>\n");
-    svg
+    .svg()
 }

@@ -84,3 +84,16 @@ fn a_bad_ca_bundle_is_reported_at_its_line() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rayon_refuses_a_pool_past_its_limit_and_names_what_to_use_instead() {
+    // 1,001 targets at --workers 1001: a pool one thread past the limit.
+    let f = targets_file(&vec!["tcp://127.0.0.1:1".to_string(); 1001]);
+    let p = f.path().to_str().unwrap();
+    let out = run(&["--runtime", "rayon", "scan", "-t", p, "--workers", "1001"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("at most 1000"), "{err}");
+    assert!(err.contains("--runtime threads"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is probed: {err}");
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Regenerates reports/ from one run on this machine: criterion's benches in
+# full mode (cargo bench -p pulse-bench, under 10 minutes on 2 cores), then
+# the sweep harness (pulse-bench), which reads criterion's results and writes
+# reports/README.md, reports/charts/ and reports/runs/<date>-<host>/ (exact
+# commands, versions, machine, commit, raw CSV). Nothing in reports/ is edited
+# by hand: change the harness and run this again.
+#
+#   scripts/bench.sh                       # everything
+#   scripts/bench.sh --regimes workers,memory   # some harness regimes (no criterion)
+#   PULSE_BENCH_QUICK=1 scripts/bench.sh   # a smoke run: every step, tiny sizes
+#
+# As root it installs the peers (wrk, hey, fping, blackbox_exporter) and the
+# syscall counter (perf) when missing; otherwise their rows are skipped and
+# the report says why. Run it on a quiet machine, and compare figures as
+# ratios within one run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+target=${CARGO_TARGET_DIR:-target}
+
+step() { printf '\n== %s\n' "$*"; }
+
+missing=()
+for tool in wrk hey fping prometheus-blackbox-exporter perf; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    pkgs=("${missing[@]/perf/linux-perf}")
+    if [ "$(id -u)" -eq 0 ]; then
+        step "installing ${pkgs[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+            echo "could not install ${pkgs[*]}: those rows will be skipped" >&2
+    else
+        echo "missing ${pkgs[*]}: 'sudo apt-get install ${pkgs[*]}' adds their rows" >&2
+    fi
+fi
+
+step "cargo build --release (pulse, pulse-bench)"
+cargo build --release --locked -p pulse -p pulse-bench
+
+steps="cargo build --release --locked -p pulse -p pulse-bench"
+if (($# == 0)); then
+    step "criterion benches (cargo bench -p pulse-bench)"
+    # Only this run's results are read into the report.
+    rm -rf "$target/criterion"
+    cargo bench --locked -p pulse-bench
+    steps+="; cargo bench --locked -p pulse-bench"
+fi
+
+step "sweep harness (pulse-bench)"
+steps+="; $target/release/pulse-bench --pulse $target/release/pulse --criterion $target/criterion --out reports $*"
+PULSE_BENCH_STEPS="$steps" "$target/release/pulse-bench" \
+    --pulse "$target/release/pulse" --criterion "$target/criterion" --out reports "$@"
