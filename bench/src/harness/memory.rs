@@ -18,6 +18,10 @@ const KINDS: [(&str, &str, &str); 3] = [
     ("https (mid-handshake)", "https", "slow_tls"),
 ];
 
+/// Probes in flight in a baseline run: a few, so that the baseline holds
+/// the same plan and results as the measured run and almost nothing else.
+const BASE_WORKERS: usize = 10;
+
 /// One measurement: KiB per probe, or why there is none.
 struct Point {
     /// Probe kind's protocol.
@@ -28,7 +32,8 @@ struct Point {
     in_flight: usize,
     /// Peak RSS, MiB.
     peak_mib: f64,
-    /// The model's baseline for this kind (one probe), MiB.
+    /// The same model scanning the same number of targets with nothing
+    /// waiting (refused hosts, [`BASE_WORKERS`] in flight), MiB.
     base_mib: f64,
     /// Why it did not run.
     failure: Option<String>,
@@ -45,12 +50,14 @@ impl Point {
 
 pub fn run(ctx: &mut Ctx) -> Section {
     let mut s = Section::new("Memory per in-flight probe");
-    s.doc.para(
+    s.doc.para(&format!(
         "Each model scans N targets with `--workers N`, every one of which waits out its 2 s timeout, so \
-         all N are in flight at the peak. Memory per probe is the scan's peak RSS (wait4) less the same \
-         model's peak RSS scanning one such target, divided by N. The farm hosts are cycled (1,000 per \
-         kind), one connection per target.",
-    );
+         all N are in flight at the peak. Memory per probe is the scan's peak RSS (`VmHWM`) less the \
+         same model's peak RSS scanning N targets of the same kind on hosts that refuse the connection, \
+         with {BASE_WORKERS} in flight, divided by N: both runs hold the same plan and the same N \
+         results, so what is left is what a waiting probe holds. The farm hosts are cycled (1,000 per \
+         kind), one connection per target."
+    ));
     let sizes = pick(vec![1000, 5000, 10_000], vec![20, 50]);
     let timeout = Duration::from_secs(2);
     let mut points = Vec::new();
@@ -64,27 +71,36 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 continue;
             }
         };
-        let (one, _) = setup::cycle(&farm, 1);
-        let Ok(one) = ctx.file(&format!("mem-{protocol}-1.txt"), &one) else {
-            continue;
-        };
-        let mut bases = Vec::new();
-        for model in models() {
-            let base = ctx
-                .scan(model, &one, 1, timeout, |_| {})
-                .ok()
-                .map(|r| r.measured.usage.peak_rss_mib);
-            bases.push((model, base));
-        }
+        let refusing =
+            match setup::one_group("memory-base", protocol, "refused", pick(1000, 10), 0, "2s")
+                .and_then(|sc| ctx.farm(&sc))
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    ctx.skip(format!(
+                        "memory for {label}: the baseline farm cannot start: {e}"
+                    ));
+                    continue;
+                }
+            };
         for &n in &sizes {
             if !ctx.fits(&format!("memory for {label}"), n) {
                 continue;
             }
             let (text, _) = setup::cycle(&farm, n);
-            let Ok(file) = ctx.file(&format!("mem-{protocol}-{n}.txt"), &text) else {
+            let (base_text, _) = setup::cycle(&refusing, n);
+            let (Ok(file), Ok(base_file)) = (
+                ctx.file(&format!("mem-{protocol}-{n}.txt"), &text),
+                ctx.file(&format!("mem-{protocol}-{n}-base.txt"), &base_text),
+            ) else {
                 continue;
             };
-            for &(model, base) in &bases {
+            for model in models() {
+                let base = ctx
+                    .scan(model, &base_file, BASE_WORKERS, timeout, |_| {})
+                    .ok()
+                    .filter(|r| r.report.is_some())
+                    .map(|r| r.measured.usage.peak_rss_mib);
                 let run = ctx.scan(model, &file, n, timeout, |_| {});
                 if protocol == "https" {
                     // The farm's slow-TLS hosts hold each connection until
@@ -131,6 +147,11 @@ pub fn run(ctx: &mut Ctx) -> Section {
         );
     }
     findings(&mut s, &points);
+    ctx.tcp_kib = points
+        .iter()
+        .filter(|p| p.kind == "tcp")
+        .filter_map(|p| Some((p.model.to_string(), p.in_flight, p.kib()?)))
+        .collect();
     let mut t = Table::new(&[
         "kind",
         "model",
@@ -179,11 +200,14 @@ fn findings(s: &mut Section, points: &[Point]) {
     if let (Some(t), Some(th)) = (kib("tcp", "tokio", n), kib("tcp", "threads", n)) {
         s.doc.finding(
             &format!("A waiting probe costs threads {:.1}x what it costs tokio ({th:.1} vs {t:.1} KiB).", th / t.max(0.01)),
-            "Each worker, in every model, allocates a zeroed 16 KiB read buffer when it starts, before \
-             any read: for an async model that is most of a waiting probe (a tokio task is a few hundred \
-             bytes; the socket's kernel side is not in RSS at all). A blocked thread adds its touched \
-             stack pages and its share of malloc and TLS state on top of the same buffer (its kernel task \
-             is not in RSS either), so the difference between the rows is the thread, not the probe.",
+            "No probe holds a read buffer while it waits: each OS thread has one, lent for the length of a \
+             read (`pulse_core::readbuf`). So an async model's waiting probe is its task and little else: \
+             the worker's future and the probe's (a few hundred bytes each; each model's `timeout.rs` \
+             says what was done to keep them small), the core's session (about 300 bytes), the socket's \
+             registration with the reactor and the deadline's timer; the socket's kernel side is not in \
+             RSS at all. A blocked thread is all of that plus its touched stack pages, its 16 KiB read \
+             buffer and its share of malloc's per-thread state (its kernel task is not in RSS either), \
+             so the difference between the rows is the thread, not the probe.",
         );
     }
     if let (Some(h), Some(t)) = (kib("https", "tokio", n), kib("tcp", "tokio", n)) {

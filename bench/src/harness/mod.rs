@@ -12,6 +12,7 @@ mod cancel;
 mod cpu;
 mod criterion;
 mod idle;
+mod kernel;
 mod memory;
 mod peers;
 mod sched;
@@ -28,7 +29,7 @@ use pulse_bench::units::Model;
 use pulse_fixtures::farm::{Farm, FarmOptions, Scenario};
 
 /// Every regime, in report order, with one line on what it shows.
-pub const REGIMES: [(&str, &str); 9] = [
+pub const REGIMES: [(&str, &str); 10] = [
     (
         "criterion",
         "the micro-benchmarks' figures (run `cargo bench -p pulse-bench` first)",
@@ -54,6 +55,10 @@ pub const REGIMES: [(&str, &str); 9] = [
     (
         "peers",
         "wrk, hey, blackbox_exporter and fping on the same workloads",
+    ),
+    (
+        "kernel",
+        "HTTP against nginx beside wrk -t1 and hey, syscalls per probe, the goals checked",
     ),
     (
         "acceptance",
@@ -84,6 +89,9 @@ pub struct Ctx {
     pub http100: Vec<(String, f64, f64)>,
     /// The same for TCP connect.
     pub tcp100: Vec<(String, f64, f64)>,
+    /// Resident KiB per in-flight blackholed TCP probe (`memory`), which
+    /// the `kernel` regime checks against its goal: (model, in flight, KiB).
+    pub tcp_kib: Vec<(String, usize, f64)>,
     /// Children run so far, for unique file names.
     runs: usize,
 }
@@ -279,6 +287,7 @@ pub fn main(
         criterion,
         http100: Vec::new(),
         tcp100: Vec::new(),
+        tcp_kib: Vec::new(),
         runs: 0,
     };
     let known: Vec<&str> = REGIMES.iter().map(|r| r.0).collect();
@@ -316,6 +325,7 @@ pub fn main(
             "cpu" => cpu::run(&mut ctx),
             "cancel" => cancel::run(&mut ctx),
             "peers" => peers::run(&mut ctx),
+            "kernel" => kernel::run(&mut ctx),
             _ => workers::acceptance(&mut ctx),
         };
         sections.push(section);

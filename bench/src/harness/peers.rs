@@ -32,7 +32,7 @@ struct Row {
 }
 
 /// The first line a tool prints for its version flag, on either stream.
-fn version(program: &str, args: &[&str]) -> String {
+pub(super) fn version(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -50,7 +50,7 @@ fn version(program: &str, args: &[&str]) -> String {
 }
 
 /// Whether `program` is on the PATH.
-fn installed(program: &str) -> bool {
+pub(super) fn installed(program: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).any(|d| d.join(program).is_file())
 }
@@ -87,7 +87,7 @@ fn measured(
 }
 
 /// wrk -t1 against `url` for `secs`: (requests/s, CPU µs per request).
-fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
+pub(super) fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
     let args = [
         "-t1",
         &format!("-c{CONCURRENCY}"),
@@ -106,8 +106,26 @@ fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), St
     Ok((rate, cpu * 1e6 / total.max(1.0)))
 }
 
+/// hey with a new connection per request against `url` for `secs`:
+/// (requests/s, CPU µs per request).
+pub(super) fn hey(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
+    let args = [
+        "-z",
+        &format!("{secs}s"),
+        "-c",
+        &CONCURRENCY.to_string(),
+        "-disable-keepalive",
+        url,
+    ]
+    .map(String::from);
+    let (out, cpu, _) = measured(ctx, "hey", &args, stem)?;
+    let rate = number_after(&out, "Requests/sec:").ok_or("hey printed no Requests/sec")?;
+    let done = number_after(&out, "[200]").unwrap_or(rate * secs as f64);
+    Ok((rate, cpu * 1e6 / done.max(1.0)))
+}
+
 /// A free port on loopback (bound and released: the peer binds it next).
-fn free_port() -> Result<u16, String> {
+pub(super) fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -231,26 +249,13 @@ pub fn run(ctx: &mut Ctx) -> Section {
         ctx.skip("peer wrk: not installed (apt-get install wrk)".into());
     }
     if installed("hey") {
-        let args = [
-            "-z",
-            &format!("{secs}s"),
-            "-c",
-            &CONCURRENCY.to_string(),
-            "-disable-keepalive",
-            &url,
-        ]
-        .map(String::from);
-        match measured(ctx, "hey", &args, "hey") {
-            Ok((out, cpu, _)) => {
-                let rate = number_after(&out, "Requests/sec:").unwrap_or(0.0);
-                let done = number_after(&out, "[200]").unwrap_or(rate * secs as f64);
-                http.push(Row {
-                    who: "hey -c100 -disable-keepalive".into(),
-                    rate,
-                    cpu_us: Some(cpu * 1e6 / done.max(1.0)),
-                    version: "hey 0.1.4 (Debian)".into(),
-                });
-            }
+        match hey(ctx, &url, secs, "hey") {
+            Ok((rate, cpu)) => http.push(Row {
+                who: "hey -c100 -disable-keepalive".into(),
+                rate,
+                cpu_us: Some(cpu),
+                version: "hey 0.1.4 (Debian)".into(),
+            }),
             Err(e) => ctx.skip(format!("peer hey: {e}")),
         }
     } else {

@@ -18,7 +18,7 @@ const WORKERS: usize = 100;
 
 /// How syscalls are counted on this machine.
 #[derive(Clone, Copy, PartialEq)]
-enum Counter {
+pub(super) enum Counter {
     /// `perf stat -e raw_syscalls:sys_enter`: kernel tracepoint counts,
     /// every thread, little overhead.
     Perf,
@@ -27,7 +27,7 @@ enum Counter {
 }
 
 /// Which counter works here, if any.
-fn counter() -> Option<Counter> {
+pub(super) fn counter() -> Option<Counter> {
     let perf = command_output(
         "perf",
         &[
@@ -48,7 +48,7 @@ fn counter() -> Option<Counter> {
 }
 
 /// (all syscalls, futex calls) from a counter's output file.
-fn parse_counts(c: Counter, text: &str) -> Option<(f64, f64)> {
+pub(super) fn parse_counts(c: Counter, text: &str) -> Option<(f64, f64)> {
     match c {
         Counter::Perf => {
             let count = |event: &str| {
@@ -82,6 +82,46 @@ fn parse_counts(c: Counter, text: &str) -> Option<(f64, f64)> {
             Some((total, futex))
         }
     }
+}
+
+/// Run `model`'s scan of `file` once more under the counter `c`: (syscalls,
+/// futex calls) per probe, or None when the counted run failed.
+pub(super) fn counted(
+    ctx: &mut Ctx,
+    c: Counter,
+    model: &str,
+    file: &std::path::Path,
+    workers: usize,
+    stem: &str,
+) -> Option<(f64, f64)> {
+    let out = ctx.scratch.path().join(format!("{stem}.count"));
+    let wrapper: Vec<String> = match c {
+        Counter::Perf => [
+            "perf",
+            "stat",
+            "-x,",
+            "-e",
+            "raw_syscalls:sys_enter,syscalls:sys_enter_futex",
+            "-o",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([out.display().to_string(), "--".into()])
+        .collect(),
+        Counter::Strace => ["strace", "-c", "-f", "-o"]
+            .map(String::from)
+            .into_iter()
+            .chain([out.display().to_string()])
+            .collect(),
+    };
+    let run = ctx
+        .scan(model, file, workers, Duration::from_secs(2), |spec| {
+            spec.wrapper = wrapper
+        })
+        .ok()?;
+    let done = run.report.as_ref()?.results.len() as f64;
+    let (all, futex) = parse_counts(c, &std::fs::read_to_string(&out).ok()?)?;
+    Some((all / done, futex / done))
 }
 
 /// Per-probe figures of one model on one workload.
@@ -151,37 +191,14 @@ pub fn run(ctx: &mut Ctx) -> Section {
             let probes = rep.results.len() as f64;
             let u = &run.measured.usage;
             let syscalls = counter.and_then(|c| {
-                let out = ctx
-                    .scratch
-                    .path()
-                    .join(format!("sched-{protocol}-{model}.count"));
-                let wrapper: Vec<String> = match c {
-                    Counter::Perf => [
-                        "perf",
-                        "stat",
-                        "-x,",
-                        "-e",
-                        "raw_syscalls:sys_enter,syscalls:sys_enter_futex",
-                        "-o",
-                    ]
-                    .map(String::from)
-                    .into_iter()
-                    .chain([out.display().to_string(), "--".into()])
-                    .collect(),
-                    Counter::Strace => ["strace", "-c", "-f", "-o"]
-                        .map(String::from)
-                        .into_iter()
-                        .chain([out.display().to_string()])
-                        .collect(),
-                };
-                let counted = ctx
-                    .scan(model, &file, WORKERS, Duration::from_secs(2), |spec| {
-                        spec.wrapper = wrapper
-                    })
-                    .ok()?;
-                let done = counted.report.as_ref()?.results.len() as f64;
-                let (all, futex) = parse_counts(c, &std::fs::read_to_string(&out).ok()?)?;
-                Some((all / done, futex / done))
+                counted(
+                    ctx,
+                    c,
+                    model,
+                    &file,
+                    WORKERS,
+                    &format!("sched-{protocol}-{model}"),
+                )
             });
             rows.push(Row {
                 model,

@@ -64,9 +64,11 @@ pub(crate) fn scan(
             // queue closes when the count is back at zero (all workers gone).
             let producers: Vec<Producer<_>> =
                 (0..workers).map(|_| Producer::new(&pool.results)).collect();
-            for results in producers {
-                spawn(s, "pulse-worker", move || worker(ctx, pool, &results))?;
-            }
+            // The dispatcher first: the job queue holds one job per worker,
+            // so it fills while the workers are still being created, and
+            // each new worker finds its first job waiting. Started after
+            // them, it left 10,000 workers asleep on an empty queue, to be
+            // woken one futex call at a time once the last had started.
             spawn(s, "pulse-dispatch", move || {
                 // `pulse serve` spreads start times over the interval:
                 // each job is held back until it is due (a scan's `due` is
@@ -79,12 +81,20 @@ pub(crate) fn scan(
                 // Dispatch is over (all jobs queued, or shutdown): the same
                 // thread now keeps watch for the end of the grace period.
                 ctx.stop.watch(&done_rx);
-            })
+            })?;
+            for results in producers {
+                spawn(s, "pulse-worker", move || worker(ctx, pool, &results))?;
+            }
+            Ok(())
         })();
         if let Err(e) = spawned {
-            // The workers already started are waiting for jobs: closing the
-            // queue sends them home, so `scope` can join them.
+            // Closing the queue stops the dispatcher and sends the workers
+            // already started home once it is empty; emptying it here
+            // leaves them nothing but the job each may hold, so `scope`
+            // can join them soon. The scan fails as a whole.
             pool.jobs.close();
+            while pool.jobs.try_pop().is_some() {}
+            drop(done_tx);
             return Err(e);
         }
         // The collector ends when the last worker has returned: that is
