@@ -354,9 +354,10 @@ fn latency_findings(s: &mut Section, points: &[Point]) {
     if let (Some(t), Some(th)) = (rss("tokio"), rss("threads")) {
         s.doc.finding(
             &format!("Peak RSS at {} in flight: threads {th:.0} MiB, tokio {t:.0} MiB ({:.1}x).", top(points), th / t.max(0.1)),
-            "A thread's stack is reserved at 2 MiB but only touched pages count, so most of a blocked \
-             thread's cost is its kernel task and the few stack pages a probe touches; each worker in \
-             every model also holds the same 16 KiB read buffer. See the memory section for the split.",
+            "A thread's stack is reserved at 2 MiB but only touched pages count, so a blocked thread \
+             costs the few stack pages a probe touches, its read buffer (one per OS thread, and every \
+             probe of this model is a thread) and its share of malloc's per-thread state; an async \
+             probe waits holding no buffer at all. See the memory section for the split.",
         );
     }
 }

@@ -19,12 +19,17 @@ use crate::timeout::with_timeout;
 
 /// What every worker task shares.
 struct Ctx {
+    /// The targets and options, shared by every worker.
     plan: Arc<Plan>,
     /// The queue: the index of the next target to probe. A counter is all a
     /// queue of `0..n` needs; `fetch_add` hands each index to exactly one worker.
     next: AtomicUsize,
+    /// Shutdown as this runtime's tasks wait for it: checked before each
+    /// target, raced by each probe (shutdown.rs).
     stop: Stop,
+    /// The scan's ICMP sockets and their reader tasks, if any target pings.
     icmp: Option<Icmp>,
+    /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
 

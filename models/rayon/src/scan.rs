@@ -26,9 +26,14 @@ use crate::timeout::with_timeout;
 /// What every probe shares (borrowed by the pool's jobs: `in_place_scope`
 /// waits for them all before it returns).
 struct Ctx {
+    /// The targets and options, shared by every pool thread.
     plan: Arc<Plan>,
+    /// The threads model's shutdown: the flag each job checks, the
+    /// in-flight sockets the watchdog shuts down.
     stop: Stop,
+    /// The scan's ICMP sockets and their reader threads, if any target pings.
     icmp: Option<Icmp>,
+    /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
 

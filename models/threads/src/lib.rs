@@ -74,6 +74,17 @@
 //! Threads are the unit of concurrency, so `--workers 10000` is ten thousand
 //! threads: their stacks, a kernel task each, and a context switch for every
 //! socket event, where an async model parks a few hundred bytes per probe.
+//! Starting a thread costs about 55 µs on this 2-core machine (10,000 bare
+//! `std::thread::spawn`s take 0.55 s, stack size makes no difference, and
+//! spawning from several threads at once is no faster): that is the floor
+//! under the time to put 10,000 workers to work. The dispatcher starts
+//! first so that each new worker finds a job waiting instead of sleeping
+//! on an empty queue to be woken one futex call at a time.
+//!
+//! System calls: a blocking socket gets its timeout set before every call
+//! (`setsockopt`, recomputed from the fixed deadline), and a connect with a
+//! timeout is non-blocking for its length (`fcntl` there and back, then
+//! `poll`), so a blocking HTTP probe makes more calls than an async one.
 //!
 //! DNS: getaddrinfo blocks with no timeout, so each lookup runs on a thread
 //! of its own, started for it, while the probe waits for the answer until

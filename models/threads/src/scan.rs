@@ -26,9 +26,14 @@ use crate::timeout::with_timeout;
 /// What every worker thread shares. Borrowed, not `Arc`ed: the threads are
 /// scoped, so they cannot outlive it.
 struct Ctx {
+    /// The targets and options, shared by every thread.
     plan: Arc<Plan>,
+    /// Shutdown as blocking threads see it: the flag the dispatcher checks,
+    /// the in-flight sockets the watchdog shuts down (shutdown.rs).
     stop: Stop,
+    /// The scan's ICMP sockets and their reader threads, if any target pings.
     icmp: Option<Icmp>,
+    /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
 

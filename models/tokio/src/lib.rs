@@ -37,6 +37,13 @@
 //! (up to 512 threads), so a scan of thousands of names is thread-bound
 //! exactly where the rest of the model is not. A probe cut off by its deadline
 //! abandons the lookup, but the blocking thread runs until getaddrinfo gives up.
+//!
+//! System calls: mio removes every socket from epoll (`epoll_ctl DEL`)
+//! before the close that would remove it anyway, one call per probe that no
+//! setting turns off; and `TcpStream::connect` reads `SO_ERROR` after every
+//! connect, which is why io.rs connects through `pulse_net::start_connect`
+//! and asks only when tokio's readiness says the connect failed. The
+//! report's kernel section counts what is left (`strace -c -f`).
 
 mod io;
 mod scan;
