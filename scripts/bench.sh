@@ -10,8 +10,9 @@
 #   scripts/bench.sh --regimes workers,memory   # some harness regimes (no criterion)
 #   PULSE_BENCH_QUICK=1 scripts/bench.sh   # a smoke run: every step, tiny sizes
 #
-# As root it installs the peers (wrk, hey, fping, blackbox_exporter) and the
-# syscall counter (perf) when missing; otherwise their rows are skipped and
+# As root it installs the peers (wrk, hey, fping, blackbox_exporter), nginx
+# (the kernel regime's server) and the syscall counters (strace, perf) when
+# missing, without starting their services (scripts/apt.sh); otherwise their rows are skipped and
 # the report says why. Run it on a quiet machine, and compare figures as
 # ratios within one run.
 set -euo pipefail
@@ -20,20 +21,17 @@ target=${CARGO_TARGET_DIR:-target}
 
 step() { printf '\n== %s\n' "$*"; }
 
+. scripts/apt.sh
 missing=()
-for tool in wrk hey fping prometheus-blackbox-exporter perf; do
+for tool in wrk hey fping prometheus-blackbox-exporter perf strace; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if ((${#missing[@]})); then
     pkgs=("${missing[@]/perf/linux-perf}")
-    if [ "$(id -u)" -eq 0 ]; then
-        step "installing ${pkgs[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
-            echo "could not install ${pkgs[*]}: those rows will be skipped" >&2
-    else
-        echo "missing ${pkgs[*]}: 'sudo apt-get install ${pkgs[*]}' adds their rows" >&2
-    fi
+    step "installing ${pkgs[*]}"
+    # Without starting their services: see scripts/apt.sh.
+    apt_install "${pkgs[@]}"
 fi
 
 step "cargo build --release (pulse, pulse-bench)"

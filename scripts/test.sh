@@ -13,31 +13,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+. scripts/apt.sh
 
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
-    if [ "$(id -u)" -eq 0 ]; then
-        # Debian starts a package's service when it is installed. The tests
-        # start their own instances, on their own ports, and stop them by
-        # PID; they need no system-wide prometheus or nginx, and must never
-        # stop one the machine already runs. So keep apt from starting the
-        # services (policy-rc.d exit 101: "action forbidden", the Debian
-        # way), rather than kill them by name afterwards.
-        policy=/usr/sbin/policy-rc.d
-        if [ ! -e "$policy" ]; then
-            printf '#!/bin/sh\nexit 101\n' >"$policy"
-            chmod 755 "$policy"
-            trap 'rm -f "$policy"' EXIT
-        fi
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        if [ "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
-    else
-        echo "missing ${missing[*]}: run 'sudo apt-get install ${missing[*]}' (tests that need them will skip)" >&2
-    fi
+    # Without starting their services: see scripts/apt.sh.
+    apt_install "${missing[@]}"
 fi
 
 step "cargo fmt --check"
