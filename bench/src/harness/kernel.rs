@@ -34,6 +34,18 @@ const MAX_SYSCALLS: f64 = 8.0;
 const MAX_FUTEX: f64 = 0.5;
 const MAX_KIB: f64 = 2.0;
 
+/// Loopback addresses nginx listens on, one for each client run: a client
+/// that opens 50,000 connections leaves as many TIME_WAIT entries on
+/// nginx's side for a minute, and a later client to the same address and
+/// port would have to find its source ports among them. Each run gets a
+/// fresh address, so no client pays for the one before it.
+const ADDRESSES: usize = 24;
+
+/// The `i`th of nginx's [`ADDRESSES`].
+fn address(i: usize) -> String {
+    format!("127.0.3.{}", i % ADDRESSES + 1)
+}
+
 /// nginx on loopback with its own config and files, stopped (by its PID)
 /// on drop.
 struct Nginx {
@@ -71,6 +83,9 @@ fn nginx(ctx: &mut Ctx) -> Result<Nginx, String> {
     std::fs::write(dir.path().join("html/ok"), "pulse via nginx: ok\n")
         .map_err(|e| e.to_string())?;
     let port = free_port()?;
+    let listen: String = (0..ADDRESSES)
+        .map(|i| format!("listen {}:{port} backlog=4096; ", address(i)))
+        .collect();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
          error_log {d}/error.log warn;\n\
@@ -78,7 +93,7 @@ fn nginx(ctx: &mut Ctx) -> Result<Nginx, String> {
          http {{\n  access_log off;\n\
          client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
          uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n  keepalive_timeout 0;\n\
-         server {{ listen 127.0.0.1:{port} backlog=4096; root {d}/html;\n\
+         server {{ {listen}root {d}/html;\n\
          location = /ok {{ default_type text/plain; }} }}\n}}\n"
     );
     let conf_path = dir.path().join("nginx.conf");
@@ -104,7 +119,7 @@ fn nginx(ctx: &mut Ctx) -> Result<Nginx, String> {
         _dir: dir,
     };
     let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((address(0).as_str(), port)).is_err() {
         if t0.elapsed() > Duration::from_secs(10) {
             return Err("nginx did not listen within 10 s".into());
         }
@@ -112,6 +127,9 @@ fn nginx(ctx: &mut Ctx) -> Result<Nginx, String> {
     }
     Ok(n)
 }
+
+/// A model and its (syscalls, futex calls) per probe.
+type Counted<'a> = (&'a str, (f64, f64));
 
 /// One row: a model or a peer against nginx.
 struct Row {
@@ -121,12 +139,52 @@ struct Row {
     model: Option<&'static str>,
     /// Requests (probes) per second.
     rate: f64,
-    /// Client CPU per request, µs (user + system).
-    cpu_us: f64,
-    /// Syscalls and futex calls per probe (pulse rows, when counted).
-    syscalls: Option<(f64, f64)>,
+    /// Client CPU per request in user space, µs.
+    user_us: f64,
+    /// Client CPU per request in the kernel, µs.
+    sys_us: f64,
+    /// Syscalls and futex calls per probe under `strace -c -f` (pulse rows).
+    strace: Option<(f64, f64)>,
+    /// The same under perf's tracepoint counts, which slow nothing down.
+    perf: Option<(f64, f64)>,
     /// The tool's version.
     version: String,
+}
+
+/// A peer's run against `url`: its row, or the reason it has none.
+fn peer(ctx: &mut Ctx, tool: &str, url: &str, secs: u64, who: &str) -> Option<Row> {
+    if !installed(tool) {
+        ctx.skip(format!(
+            "kernel regime peer {tool}: not installed (apt-get install {tool})"
+        ));
+        return None;
+    }
+    let stem = format!("kernel-{}", who.replace(' ', "-"));
+    let measured = if tool == "wrk" {
+        wrk(ctx, url, secs, &stem)
+    } else {
+        hey(ctx, url, secs, &stem)
+    };
+    match measured {
+        Ok(l) => Some(Row {
+            who: who.into(),
+            model: None,
+            rate: l.rate,
+            user_us: l.user_us,
+            sys_us: l.sys_us,
+            strace: None,
+            perf: None,
+            version: if tool == "wrk" {
+                version("wrk", &["-v"])
+            } else {
+                "hey 0.1.4 (Debian)".into()
+            },
+        }),
+        Err(e) => {
+            ctx.skip(format!("kernel regime peer {tool}: {e}"));
+            None
+        }
+    }
 }
 
 pub fn run(ctx: &mut Ctx) -> Section {
@@ -141,40 +199,35 @@ pub fn run(ctx: &mut Ctx) -> Section {
     let probes = pick(50_000, 500);
     let count_probes = pick(2_000, 100);
     let secs = pick(5, 1);
-    // strace first: the goals are stated in its counts, and it names every
-    // call; perf's tracepoint totals are the fallback.
-    let how = if installed("strace") {
-        Some(Counter::Strace)
-    } else {
-        counter()
-    };
-    let counted_by = match how {
-        Some(Counter::Strace) => "`strace -c -f`",
-        Some(Counter::Perf) => "`perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_futex`",
-        None => {
-            ctx.skip("kernel regime syscall counts: neither strace nor perf works here".into());
-            "nothing (neither strace nor perf works here)"
-        }
-    };
+    let strace = installed("strace");
+    let perf = counter() == Some(Counter::Perf);
+    if !strace && !perf {
+        ctx.skip("kernel regime syscall counts: neither strace nor perf works here".into());
+    }
     s.doc.para(&format!(
         "nginx (one worker, `keepalive_timeout 0`, so every request is a new connection) serves a \
          20-byte file on loopback. Each model scans {probes} targets of it with `--workers {WORKERS}`; \
-         `wrk -t1 -c{WORKERS}` and `hey -c{WORKERS} -disable-keepalive` run {secs} s each against the same \
-         URL in the same run. Client CPU is the client process's user + system time per request. Syscalls \
-         and futex calls per probe come from {counted_by} over a second scan of {count_probes} probes."
+         `wrk -t1 -c{WORKERS}` runs {secs} s before the models and again after them (the ratios are to \
+         the mean of the two, so drift over the run shows), and `hey -c{WORKERS} -disable-keepalive` \
+         {secs} s, against the same file. Every run talks to an address of its own (127.0.3.x), so none \
+         inherits another's TIME_WAIT entries. Client CPU is the client process's user + system time \
+         per request. Syscalls and futex calls per probe are counted over a second scan of \
+         {count_probes} probes twice: with `strace -c -f`, which the goals below are stated in, and \
+         with perf's tracepoints (`raw_syscalls:sys_enter`, `syscalls:sys_enter_futex`). strace stops \
+         every thread at every call, which changes how often threads meet on a lock: the futex count \
+         of a model whose threads contend (threads, async-std) is larger under strace than without \
+         it, and the perf column is the one to believe."
     ));
-    let url = format!("http://127.0.0.1:{}/ok", server.port);
-    let text: String = std::iter::repeat_n(format!("{url}\n"), probes).collect();
-    let small: String = std::iter::repeat_n(format!("{url}\n"), count_probes).collect();
-    let (Ok(file), Ok(small)) = (
-        ctx.file("kernel.txt", &text),
-        ctx.file("kernel-counted.txt", &small),
-    ) else {
-        ctx.skip("the kernel regime: cannot write its targets files".into());
-        return s;
-    };
+    let port = server.port;
+    let url = |i: usize| format!("http://{}:{port}/ok", address(i));
     let mut rows = Vec::new();
-    for model in models() {
+    rows.extend(peer(ctx, "wrk", &url(0), secs, "wrk -t1 -c100 (before)"));
+    for (i, model) in models().into_iter().enumerate() {
+        let here = url(1 + i);
+        let text: String = std::iter::repeat_n(format!("{here}\n"), probes).collect();
+        let Ok(file) = ctx.file(&format!("kernel-{model}.txt"), &text) else {
+            continue;
+        };
         let run = match ctx.scan(model, &file, WORKERS, Duration::from_secs(5), |_| {}) {
             Ok(r) => r,
             Err(e) => {
@@ -193,54 +246,57 @@ pub fn run(ctx: &mut Ctx) -> Section {
             ));
             continue;
         }
-        let syscalls =
-            how.and_then(|c| counted(ctx, c, model, &small, WORKERS, &format!("kernel-{model}")));
+        let mut count = |c: Counter, at: usize, name: &str| {
+            let here = url(at);
+            let text: String = std::iter::repeat_n(format!("{here}\n"), count_probes).collect();
+            let file = ctx
+                .file(&format!("kernel-{model}-{name}.txt"), &text)
+                .ok()?;
+            counted(
+                ctx,
+                c,
+                model,
+                &file,
+                WORKERS,
+                &format!("kernel-{model}-{name}"),
+            )
+        };
+        let strace_counts = strace
+            .then(|| count(Counter::Strace, 8 + i, "strace"))
+            .flatten();
+        let perf_counts = perf.then(|| count(Counter::Perf, 13 + i, "perf")).flatten();
         rows.push(Row {
             who: format!("pulse {model}"),
             model: Some(model),
             rate: n / (rep.pulse.duration_ms / 1000.0).max(1e-9),
-            cpu_us: run.measured.usage.cpu_s() * 1e6 / n,
-            syscalls,
+            user_us: run.measured.usage.user_s * 1e6 / n,
+            sys_us: run.measured.usage.sys_s * 1e6 / n,
+            strace: strace_counts,
+            perf: perf_counts,
             version: pulse_core::VERSION.into(),
         });
     }
-    for (tool, label) in [
-        ("wrk", "wrk -t1 -c100"),
-        ("hey", "hey -c100 -disable-keepalive"),
-    ] {
-        if !installed(tool) {
-            ctx.skip(format!(
-                "kernel regime peer {tool}: not installed (apt-get install {tool})"
-            ));
-            continue;
-        }
-        let measured = if tool == "wrk" {
-            wrk(ctx, &url, secs, "kernel-wrk")
-        } else {
-            hey(ctx, &url, secs, "kernel-hey")
-        };
-        match measured {
-            Ok((rate, cpu_us)) => rows.push(Row {
-                who: label.into(),
-                model: None,
-                rate,
-                cpu_us,
-                syscalls: None,
-                version: if tool == "wrk" {
-                    version("wrk", &["-v"])
-                } else {
-                    "hey 0.1.4 (Debian)".into()
-                },
-            }),
-            Err(e) => ctx.skip(format!("kernel regime peer {tool}: {e}")),
-        }
-    }
+    rows.extend(peer(
+        ctx,
+        "hey",
+        &url(6),
+        secs,
+        "hey -c100 -disable-keepalive",
+    ));
+    rows.extend(peer(ctx, "wrk", &url(7), secs, "wrk -t1 -c100 (after)"));
     drop(server);
     if rows.is_empty() {
         return s;
     }
-    let rate_of = |who: &str| rows.iter().find(|r| r.who.starts_with(who)).map(|r| r.rate);
-    let (wrk_rate, hey_rate) = (rate_of("wrk"), rate_of("hey"));
+    let mean_rate = |who: &str| {
+        let r: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.who.starts_with(who))
+            .map(|r| r.rate)
+            .collect();
+        (!r.is_empty()).then(|| r.iter().sum::<f64>() / r.len() as f64)
+    };
+    let (wrk_rate, hey_rate) = (mean_rate("wrk"), mean_rate("hey"));
     s.chart(
         "kernel-http",
         "HTTP against nginx, new connection per request: requests per second and client CPU per request",
@@ -255,7 +311,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
                 Panel {
                     title: "client CPU per request, µs (lower is better)".into(),
                     unit: " µs".into(),
-                    rows: rows.iter().map(|r| (r.who.clone(), r.cpu_us)).collect(),
+                    rows: rows
+                        .iter()
+                        .map(|r| (r.who.clone(), r.user_us + r.sys_us))
+                        .collect(),
                 },
             ],
         }
@@ -266,9 +325,12 @@ pub fn run(ctx: &mut Ctx) -> Section {
         "requests/s#",
         "vs wrk -t1#",
         "vs hey#",
-        "client CPU µs/request#",
-        "syscalls/probe#",
-        "futex/probe#",
+        "user µs/request#",
+        "kernel µs/request#",
+        "syscalls/probe (strace)#",
+        "futex/probe (strace)#",
+        "syscalls/probe (perf)#",
+        "futex/probe (perf)#",
         "version",
     ]);
     let ratio = |v: f64, of: Option<f64>| of.map_or_else(String::new, |o| f2(v / o.max(1e-9)));
@@ -278,9 +340,12 @@ pub fn run(ctx: &mut Ctx) -> Section {
             f0(r.rate),
             ratio(r.rate, wrk_rate),
             ratio(r.rate, hey_rate),
-            f1(r.cpu_us),
-            r.syscalls.map_or_else(String::new, |c| f1(c.0)),
-            r.syscalls.map_or_else(String::new, |c| f2(c.1)),
+            f1(r.user_us),
+            f1(r.sys_us),
+            r.strace.map_or_else(String::new, |c| f1(c.0)),
+            r.strace.map_or_else(String::new, |c| f2(c.1)),
+            r.perf.map_or_else(String::new, |c| f1(c.0)),
+            r.perf.map_or_else(String::new, |c| f2(c.1)),
             r.version.clone(),
         ]);
     }
@@ -298,33 +363,50 @@ fn findings(s: &mut Section, rows: &[Row], wrk_rate: Option<f64>) {
     if let (Some(w), Some(wrk_row)) = (wrk_rate, rows.iter().find(|r| r.who.starts_with("wrk"))) {
         s.doc.finding(
             &format!(
-                "The fastest model, {}, makes {:.0} probes/s, {:.2}x wrk -t1; it spends {:.0} µs of CPU per \
-                 probe where wrk spends {:.0} µs per request.",
+                "The fastest model, {}, makes {:.0} probes/s, {:.2}x wrk -t1. Per request it spends {:.0} µs \
+                 in user space and {:.0} µs in the kernel; wrk spends {:.0} and {:.0}.",
                 best.who,
                 best.rate,
                 best.rate / w.max(1e-9),
-                best.cpu_us,
-                wrk_row.cpu_us
+                best.user_us,
+                best.sys_us,
+                wrk_row.user_us,
+                wrk_row.sys_us
             ),
-            "wrk is one thread in C driving 100 connections from one epoll loop: it parses no more of the \
-             response than it must and keeps nothing. A pulse probe does the same kernel work (socket, \
-             connect, send, receive, close: most of its CPU is system time) and on top of it classifies the \
-             outcome, times its phases and hands a result to the collector. With nginx on one core and the \
-             client on the other, the rate is the client's CPU per request, so the two columns say the same \
-             thing twice.",
+            "Both columns count. In user space, wrk is one thread in C that writes a canned request and \
+             counts the bytes of the answer; a pulse probe builds its request, parses the whole response \
+             (ureq-proto and the http crate's types), classifies the outcome, times each phase, keeps a \
+             result and writes it out as JSON at the end: that is the core's work, the same in every \
+             model, and it is tens of microseconds. In the kernel, the socket's own life (socket, connect, \
+             send, receive, close, and the server side of loopback TCP, which runs in the client's \
+             softirq) is the same for both; what a model adds there is its epoll calls and the wake-ups \
+             between its threads (a single-threaded wrk has none). With nginx on one core, the client \
+             gets the other: the rate is one core divided by the client's CPU per request.",
         );
     }
-    let with_counts: Vec<String> = pulse
+    // perf's counts when there are any: strace changes what it counts.
+    let (counts, by): (Vec<Counted<'_>>, &str) = {
+        let perf: Vec<_> = pulse
+            .iter()
+            .filter_map(|r| Some((r.model?, r.perf?)))
+            .collect();
+        if perf.is_empty() {
+            let st = pulse
+                .iter()
+                .filter_map(|r| Some((r.model?, r.strace?)))
+                .collect();
+            (st, "strace")
+        } else {
+            (perf, "perf")
+        }
+    };
+    let with_counts: Vec<String> = counts
         .iter()
-        .filter_map(|r| {
-            r.syscalls.map(|(all, futex)| {
-                format!("{} {all:.1} (futex {futex:.2})", r.model.unwrap_or(""))
-            })
-        })
+        .map(|(m, (all, futex))| format!("{m} {all:.1} (futex {futex:.2})"))
         .collect();
     if !with_counts.is_empty() {
         s.doc.finding(
-            &format!("Syscalls per probe: {}.", with_counts.join(", ")),
+            &format!("Syscalls per probe ({by}): {}.", with_counts.join(", ")),
             "The floor is the socket's own life: socket, connect, send, receive, close. tokio adds its \
              epoll registration and removal (epoll_ctl ADD and DEL, two calls: mio deregisters before the \
              close that would do it anyway), and reads SO_ERROR only when its readiness says a connect \
@@ -369,25 +451,30 @@ fn goals(ctx: &Ctx, s: &mut Section, rows: &[Row], wrk_rate: Option<f64>, hey_ra
         ("syscalls per HTTP probe", MAX_SYSCALLS, 0usize),
         ("futex calls per probe", MAX_FUTEX, 1),
     ] {
-        let got: Vec<(&str, f64)> = pulse
+        let of = |c: (f64, f64)| if pick_it == 0 { c.0 } else { c.1 };
+        // The goal is stated in strace's counts; perf's stand beside them.
+        let got: Vec<(&str, f64, Option<f64>)> = pulse
             .iter()
             .filter(|r| r.model.is_some_and(|m| ASYNC.contains(&m)))
-            .filter_map(|r| {
-                let (all, futex) = r.syscalls?;
-                Some((r.model?, if pick_it == 0 { all } else { futex }))
-            })
+            .filter_map(|r| Some((r.model?, of(r.strace?), r.perf.map(of))))
             .collect();
         if got.is_empty() {
             continue;
         }
-        let text: Vec<String> = got.iter().map(|(m, v)| format!("{m} {v:.2}")).collect();
+        let text: Vec<String> = got
+            .iter()
+            .map(|(m, v, p)| match p {
+                Some(p) => format!("{m} {v:.2} (perf {p:.2})"),
+                None => format!("{m} {v:.2}"),
+            })
+            .collect();
         let ok: Vec<&str> = got
             .iter()
-            .filter(|(_, v)| *v <= max)
-            .map(|(m, _)| *m)
+            .filter(|(_, v, _)| *v <= max)
+            .map(|(m, _, _)| *m)
             .collect();
         t.row(vec![
-            format!("≤ {max} {what}, async models"),
+            format!("≤ {max} {what}, async models (strace -c -f)"),
             text.join(", "),
             format!(
                 "{} ({})",

@@ -9,7 +9,7 @@ use pulse_bench::chart::Lines;
 use pulse_bench::report::Table;
 use pulse_bench::setup;
 
-use super::{Ctx, Section, f1, models, per_model, pick};
+use super::{Ctx, Section, brief, f1, models, per_model, pick};
 
 /// The probe kinds: (label, protocol, farm behaviour that keeps it waiting).
 const KINDS: [(&str, &str, &str); 3] = [
@@ -169,7 +169,7 @@ pub fn run(ctx: &mut Ctx) -> Section {
             f1(p.peak_mib),
             f1(p.base_mib),
             p.kib().map_or_else(String::new, f1),
-            p.failure.clone().unwrap_or_default(),
+            p.failure.as_deref().map(brief).unwrap_or_default(),
         ]);
     }
     s.table("memory", t);

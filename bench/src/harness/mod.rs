@@ -206,7 +206,10 @@ impl Ctx {
         let run = spec.run()?;
         self.commands.push(run.command.clone());
         if let Some(why) = &run.failure {
-            eprintln!("pulse-bench: {model} at --workers {workers}: {why}");
+            eprintln!(
+                "pulse-bench: {model} at --workers {workers}: {}",
+                brief(why)
+            );
         }
         Ok(run)
     }
@@ -241,6 +244,17 @@ pub fn per_model<P>(
 /// `full` normally, `quick` under PULSE_BENCH_QUICK.
 pub fn pick<T>(full: T, quick: T) -> T {
     pulse_bench::quick::pick(full, quick)
+}
+
+/// A failure as a table cell: its first clause (the rayon model's refusal,
+/// for one, goes on to explain itself at length, and the explanation is in
+/// the report once, in the acceptance section and the crate doc).
+pub fn brief(why: &str) -> String {
+    match why.find(": ") {
+        Some(i) if i < 120 => why[..i].to_string(),
+        _ if why.chars().count() > 120 => why.chars().take(120).collect::<String>() + "…",
+        _ => why.to_string(),
+    }
 }
 
 /// A figure to one decimal, or the failure's short form.

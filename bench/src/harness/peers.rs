@@ -65,13 +65,30 @@ fn number_after(text: &str, key: &str) -> Option<f64> {
         .ok()
 }
 
-/// Run a peer as a measured child: (stdout text, CPU seconds, wall seconds).
+/// A load generator's run: its rate and its own CPU per request.
+pub(super) struct Load {
+    /// Requests per second.
+    pub(super) rate: f64,
+    /// User CPU per request, µs.
+    pub(super) user_us: f64,
+    /// System (kernel) CPU per request, µs.
+    pub(super) sys_us: f64,
+}
+
+impl Load {
+    /// User + system CPU per request, µs.
+    pub(super) fn cpu_us(&self) -> f64 {
+        self.user_us + self.sys_us
+    }
+}
+
+/// Run a peer as a measured child: its stdout text and the kernel's usage.
 fn measured(
     ctx: &mut Ctx,
     program: &str,
     args: &[String],
     stem: &str,
-) -> Result<(String, f64, f64), String> {
+) -> Result<(String, pulse_bench::measure::Usage), String> {
     let c = Child::new(Path::new(program), args, ctx.scratch.path(), stem);
     let out = c.stdout.clone();
     ctx.commands.push(format!("{program} {}", args.join(" ")));
@@ -79,15 +96,21 @@ fn measured(
     if m.usage.exit_code != Some(0) {
         return Err(format!("{program} exited {:?}", m.usage.exit_code));
     }
-    Ok((
-        std::fs::read_to_string(out).unwrap_or_default(),
-        m.usage.cpu_s(),
-        m.usage.wall_s,
-    ))
+    Ok((std::fs::read_to_string(out).unwrap_or_default(), m.usage))
 }
 
-/// wrk -t1 against `url` for `secs`: (requests/s, CPU µs per request).
-pub(super) fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
+/// `requests` requests at `rate`, with `usage`'s CPU spread over them.
+fn load(rate: f64, requests: f64, usage: &pulse_bench::measure::Usage) -> Load {
+    let per = |s: f64| s * 1e6 / requests.max(1.0);
+    Load {
+        rate,
+        user_us: per(usage.user_s),
+        sys_us: per(usage.sys_s),
+    }
+}
+
+/// wrk -t1 against `url` for `secs`.
+pub(super) fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<Load, String> {
     let args = [
         "-t1",
         &format!("-c{CONCURRENCY}"),
@@ -95,7 +118,7 @@ pub(super) fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f6
         url,
     ]
     .map(String::from);
-    let (out, cpu, _) = measured(ctx, "wrk", &args, stem)?;
+    let (out, usage) = measured(ctx, "wrk", &args, stem)?;
     let rate = number_after(&out, "Requests/sec:").ok_or("wrk printed no Requests/sec")?;
     let total = out
         .lines()
@@ -103,12 +126,11 @@ pub(super) fn wrk(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f6
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(rate * secs as f64);
-    Ok((rate, cpu * 1e6 / total.max(1.0)))
+    Ok(load(rate, total, &usage))
 }
 
-/// hey with a new connection per request against `url` for `secs`:
-/// (requests/s, CPU µs per request).
-pub(super) fn hey(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f64, f64), String> {
+/// hey with a new connection per request against `url` for `secs`.
+pub(super) fn hey(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<Load, String> {
     let args = [
         "-z",
         &format!("{secs}s"),
@@ -118,10 +140,10 @@ pub(super) fn hey(ctx: &mut Ctx, url: &str, secs: u64, stem: &str) -> Result<(f6
         url,
     ]
     .map(String::from);
-    let (out, cpu, _) = measured(ctx, "hey", &args, stem)?;
+    let (out, usage) = measured(ctx, "hey", &args, stem)?;
     let rate = number_after(&out, "Requests/sec:").ok_or("hey printed no Requests/sec")?;
     let done = number_after(&out, "[200]").unwrap_or(rate * secs as f64);
-    Ok((rate, cpu * 1e6 / done.max(1.0)))
+    Ok(load(rate, done, &usage))
 }
 
 /// A free port on loopback (bound and released: the peer binds it next).
@@ -237,10 +259,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
     }
     if installed("wrk") {
         match wrk(ctx, &url, secs, "wrk-http") {
-            Ok((rate, cpu)) => http.push(Row {
+            Ok(l) => http.push(Row {
                 who: "wrk -t1 -c100".into(),
-                rate,
-                cpu_us: Some(cpu),
+                rate: l.rate,
+                cpu_us: Some(l.cpu_us()),
                 version: version("wrk", &["-v"]),
             }),
             Err(e) => ctx.skip(format!("peer wrk: {e}")),
@@ -250,10 +272,10 @@ pub fn run(ctx: &mut Ctx) -> Section {
     }
     if installed("hey") {
         match hey(ctx, &url, secs, "hey") {
-            Ok((rate, cpu)) => http.push(Row {
+            Ok(l) => http.push(Row {
                 who: "hey -c100 -disable-keepalive".into(),
-                rate,
-                cpu_us: Some(cpu),
+                rate: l.rate,
+                cpu_us: Some(l.cpu_us()),
                 version: "hey 0.1.4 (Debian)".into(),
             }),
             Err(e) => ctx.skip(format!("peer hey: {e}")),
@@ -298,7 +320,7 @@ pub fn run(ctx: &mut Ctx) -> Section {
                     );
                     let before = cpu_of(bb.child.id());
                     match wrk(ctx, &probe, secs, &format!("blackbox-{module}")) {
-                        Ok((rate, _)) => {
+                        Ok(Load { rate, .. }) => {
                             let cpu = cpu_of(bb.child.id()) - before;
                             rows.push(Row {
                                 who: format!("blackbox_exporter /probe ({module})"),

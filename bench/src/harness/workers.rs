@@ -9,7 +9,7 @@ use pulse_bench::measure::{ScanRun, sorted};
 use pulse_bench::report::Table;
 use pulse_bench::setup;
 
-use super::{Ctx, Section, f0, f1, f2, models, per_model, pick};
+use super::{Ctx, Section, brief, f0, f1, f2, models, per_model, pick};
 
 /// One run of the sweep.
 struct Point {
@@ -126,7 +126,7 @@ fn table(points: &[Point], ideal: impl Fn(&Point) -> f64) -> Table {
                 String::new(),
                 String::new(),
                 String::new(),
-                p.failure().unwrap_or_default(),
+                p.failure().as_deref().map(brief).unwrap_or_default(),
             ]),
         }
     }
