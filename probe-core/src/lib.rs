@@ -20,6 +20,8 @@
 //! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
 //! - [`icmp`]: echo packet codec and the reply table shared by ICMP probes.
 //! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
+//! - [`native`]: what the native stacks (`--stack native`) share: the stack
+//!   name, the checks turned into an outcome, error chains mapped to kinds.
 //! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
 //! - [`panic`]: panic isolation for async probes.
 //! - [`percent`]: percent-encoding of the path and query pulse sends.
@@ -35,6 +37,7 @@
 pub mod encode;
 pub mod icmp;
 pub mod model;
+pub mod native;
 pub mod panic;
 pub mod percent;
 pub mod plan;

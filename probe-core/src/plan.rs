@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::native::Stack;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
@@ -31,6 +32,10 @@ pub struct Options {
     /// Where redirects may lead: anywhere for `pulse scan` (the default),
     /// only to configured targets for `pulse serve` (see [`RedirectPolicy`]).
     pub redirects: RedirectPolicy,
+    /// Which code does the exchange inside a probe (`--stack`): the core's
+    /// session (the default), or the model's ecosystem client
+    /// ([`crate::native`]).
+    pub stack: Stack,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -44,6 +49,7 @@ impl Default for Options {
             body_cap: DEFAULT_BODY_CAP,
             spread: Duration::ZERO,
             redirects: RedirectPolicy::Any,
+            stack: Stack::Core,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -57,6 +63,9 @@ pub struct Plan {
     pub options: Options,
     /// TLS client config per target index (http targets only).
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    /// The `ca=FILE` bundle per target index, as read: a native client
+    /// that cannot take a rustls config (ureq) builds its own from it.
+    ca_pem: Vec<Option<Arc<[u8]>>>,
     /// The ICMP identifier for this scan's echo requests.
     pub icmp_ident: u16,
     /// Probes started so far (sessions created), for `pulse serve`'s
@@ -79,29 +88,35 @@ impl Plan {
     ) -> Result<Plan, TargetErrors> {
         let mut verified = None;
         let mut insecure = None;
-        let mut by_ca: HashMap<PathBuf, Arc<rustls::ClientConfig>> = HashMap::new();
+        let mut by_ca: HashMap<PathBuf, (Arc<rustls::ClientConfig>, Arc<[u8]>)> = HashMap::new();
         let mut errors = Vec::new();
         let mut tls = Vec::with_capacity(targets.len());
+        let mut ca_pem = Vec::with_capacity(targets.len());
         for t in &targets {
             let Some(h) = &t.http else {
                 tls.push(None);
+                ca_pem.push(None);
                 continue;
             };
+            let mut pem_of_target = None;
             let config = if h.insecure {
                 insecure.get_or_insert_with(crate::tls::insecure).clone()
             } else if let Some(ca) = &h.ca {
-                if let Some(c) = by_ca.get(ca) {
+                if let Some((c, pem)) = by_ca.get(ca) {
+                    pem_of_target = Some(pem.clone());
                     c.clone()
                 } else {
                     let loaded = read_file(ca)
                         .map_err(|e| format!("ca={}: {e}", ca.display()))
                         .and_then(|pem| {
                             crate::tls::with_ca(&pem)
+                                .map(|c| (c, Arc::<[u8]>::from(pem)))
                                 .map_err(|e| format!("ca={}: {e}", ca.display()))
                         });
                     match loaded {
-                        Ok(c) => {
-                            by_ca.insert(ca.clone(), c.clone());
+                        Ok((c, pem)) => {
+                            by_ca.insert(ca.clone(), (c.clone(), pem.clone()));
+                            pem_of_target = Some(pem);
                             c
                         }
                         Err(message) => {
@@ -119,6 +134,7 @@ impl Plan {
                 verified.get_or_insert_with(crate::tls::verified).clone()
             };
             tls.push(Some(config));
+            ca_pem.push(pem_of_target);
         }
         if !errors.is_empty() {
             return Err(TargetErrors::from_vec(errors));
@@ -127,6 +143,7 @@ impl Plan {
             targets,
             options,
             tls,
+            ca_pem,
             icmp_ident: scan_ident(),
             started: AtomicUsize::new(0),
         })
@@ -190,11 +207,21 @@ impl Plan {
         self.started.load(Ordering::Relaxed)
     }
 
-    /// Start the session for target `index` at `now`.
-    ///
-    /// This is also where the test-only fault hook fires, so every model gets
-    /// it from the same place, inside its own panic isolation.
-    pub fn session(&self, index: usize, now: Instant) -> Session {
+    /// The TLS client config for target `index` (http targets only): the
+    /// one its session uses, for a native client that takes a rustls config.
+    pub fn tls_config(&self, index: usize) -> Option<&Arc<rustls::ClientConfig>> {
+        self.tls[index].as_ref()
+    }
+
+    /// The `ca=FILE` bundle of target `index` as read, if it names one.
+    pub fn ca_pem(&self, index: usize) -> Option<&Arc<[u8]>> {
+        self.ca_pem[index].as_ref()
+    }
+
+    /// Count a probe started without a session (a native stack's), so
+    /// `pulse serve`'s in-flight gauge and the test hook see every probe;
+    /// fires the test-only fault hook like [`Plan::session`].
+    pub fn start_native(&self, index: usize) {
         self.started.fetch_add(1, Ordering::Relaxed);
         let t = &self.targets[index];
         if self.options.panic_on_lines.contains(&t.line) {
@@ -203,6 +230,15 @@ impl Plan {
                 t.line
             );
         }
+    }
+
+    /// Start the session for target `index` at `now`.
+    ///
+    /// This is also where the test-only fault hook fires, so every model gets
+    /// it from the same place, inside its own panic isolation.
+    pub fn session(&self, index: usize, now: Instant) -> Session {
+        self.start_native(index);
+        let t = &self.targets[index];
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
             .with_redirects(self.options.redirects.clone())
     }

@@ -330,6 +330,10 @@ pub struct ScanInfo {
     pub version: String,
     /// Model name (`tokio`, ...).
     pub runtime: String,
+    /// What did each probe's exchange: `core` (the core's session) or
+    /// `native` (the model's ecosystem client, see `native`).
+    #[serde(default = "core_stack")]
+    pub stack: String,
     /// Maximum probes in flight.
     pub workers: usize,
     /// OS threads the model's runtime uses.
@@ -338,6 +342,10 @@ pub struct ScanInfo {
     pub started_at: String,
     /// Wall time of the whole scan in milliseconds.
     pub duration_ms: f64,
+}
+
+fn core_stack() -> String {
+    "core".into()
 }
 
 /// The whole json/yaml document.

@@ -40,7 +40,7 @@ use crate::percent::encode_url;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
-use crate::target::{StatusSet, Target};
+use crate::target::{HttpTarget, StatusSet, Target};
 
 /// Largest response head (status line + headers) accepted. ureq-proto has no
 /// limit of its own; 64 KiB is far above any real server's (nginx's default
@@ -152,10 +152,8 @@ struct HttpExchange {
     /// Where redirects may lead (serve narrows it; scan follows any).
     redirect_policy: RedirectPolicy,
     tls_config: Arc<rustls::ClientConfig>,
-    expect: StatusSet,
-    contains: Option<String>,
-    matches: Option<regex::bytes::Regex>,
-    max_redirects: u32,
+    /// The status and content checks (shared with the native stacks).
+    checks: Checks,
     body_cap: usize,
     /// Body bytes are kept only when a content check needs them.
     keep_body: bool,
@@ -216,16 +214,14 @@ impl Session {
         now: Instant,
     ) -> Session {
         let http = target.http.as_ref().map(|h| {
-            let keep_body = h.contains.is_some() || h.matches.is_some();
+            let checks = Checks::of(h);
+            let keep_body = checks.keeps_body();
             Box::new(HttpExchange {
                 uri: h.uri.clone(),
                 origin: h.uri.clone(),
                 redirect_policy: RedirectPolicy::Any,
                 tls_config: tls.clone().unwrap_or_else(crate::tls::verified),
-                expect: h.expect.clone(),
-                contains: h.contains.clone(),
-                matches: h.matches.clone(),
-                max_redirects: h.max_redirects,
+                checks,
                 body_cap,
                 keep_body,
                 redirects: 0,
@@ -856,7 +852,7 @@ impl HttpExchange {
                             let status = resp.status().as_u16();
                             self.status = Some(status);
                             self.version = Some(format!("{:?}", resp.version()));
-                            if is_redirect(status) && self.redirects < self.max_redirects {
+                            if is_redirect(status) && self.redirects < self.checks.max_redirects {
                                 let location = resp
                                     .headers()
                                     .get(http::header::LOCATION)
@@ -997,25 +993,75 @@ impl HttpExchange {
 
     /// Status and content checks, once the exchange is complete.
     fn check(&self) -> Result<(), ProbeError> {
-        let status = self.status.unwrap_or(0);
+        self.checks.check(
+            self.status.unwrap_or(0),
+            self.redirects,
+            &self.body,
+            self.body_bytes,
+            self.truncated,
+        )
+    }
+}
+
+/// What an HTTP target checks once its exchange is complete: the expected
+/// statuses, the content checks, and the redirect limit (for the message).
+/// The session runs it, and so does every native stack
+/// ([`crate::native::http_outcome`]), so a check fails with the same kind
+/// and the same words whichever client made the exchange.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    expect: StatusSet,
+    contains: Option<String>,
+    matches: Option<regex::bytes::Regex>,
+    /// Redirects the target follows (`redirects=`).
+    pub max_redirects: u32,
+}
+
+impl Checks {
+    /// The checks `h` asks for.
+    pub fn of(h: &HttpTarget) -> Checks {
+        Checks {
+            expect: h.expect.clone(),
+            contains: h.contains.clone(),
+            matches: h.matches.clone(),
+            max_redirects: h.max_redirects,
+        }
+    }
+
+    /// Whether the body must be kept for a content check.
+    pub fn keeps_body(&self) -> bool {
+        self.contains.is_some() || self.matches.is_some()
+    }
+
+    /// Check the exchange's end: the last `status` after `redirects`
+    /// redirects, the `body` bytes kept (`body_bytes` read, `truncated` when
+    /// reading stopped at the cap).
+    pub fn check(
+        &self,
+        status: u16,
+        redirects: u32,
+        body: &[u8],
+        body_bytes: u64,
+        truncated: bool,
+    ) -> Result<(), ProbeError> {
         if !self.expect.contains(status) {
-            let msg = if is_redirect(status) && self.redirects >= self.max_redirects {
+            let msg = if is_redirect(status) && redirects >= self.max_redirects {
                 format!(
-                    "status {status} after {} redirects (limit {}), expected {}",
-                    self.redirects, self.max_redirects, self.expect
+                    "status {status} after {redirects} redirects (limit {}), expected {}",
+                    self.max_redirects, self.expect
                 )
             } else {
                 format!("status {status}, expected {}", self.expect)
             };
             return Err(ProbeError::new(ErrorKind::Status, msg));
         }
-        let scope = if self.truncated {
-            format!(" (in the first {} bytes)", self.body_bytes)
+        let scope = if truncated {
+            format!(" (in the first {body_bytes} bytes)")
         } else {
             String::new()
         };
         if let Some(needle) = &self.contains
-            && !contains(&self.body, needle.as_bytes())
+            && !contains(body, needle.as_bytes())
         {
             return Err(ProbeError::new(
                 ErrorKind::Body,
@@ -1023,7 +1069,7 @@ impl HttpExchange {
             ));
         }
         if let Some(re) = &self.matches
-            && !re.is_match(&self.body)
+            && !re.is_match(body)
         {
             return Err(ProbeError::new(
                 ErrorKind::Body,
@@ -1038,7 +1084,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn is_redirect(status: u16) -> bool {
+/// Whether `status` is a redirect a client follows.
+pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 

@@ -283,6 +283,7 @@ pub(crate) mod tests {
             pulse: ScanInfo {
                 version: "0.1.0".into(),
                 runtime: "tokio".into(),
+                stack: "core".into(),
                 workers: 50,
                 runtime_threads: 2,
                 started_at: "2026-11-02T10:00:00Z".into(),

@@ -101,12 +101,13 @@ fn render(report: &Report) -> String {
 
     let mut f = Family::new(
         "pulse_build_info",
-        "pulse version and the concurrency model that ran the scan; always 1.",
+        "pulse version, the concurrency model and the stack (core or native) that ran the scan; always 1.",
     );
     let p = &report.pulse;
     let info = none
         .with("version", &p.version)
         .with("runtime", &p.runtime)
+        .with("stack", &p.stack)
         .with("workers", &p.workers.to_string())
         .with("runtime_threads", &p.runtime_threads.to_string());
     f.sample(&info, 1.0);
@@ -567,7 +568,7 @@ mod tests {
             r#"pulse_scan_errors{error="status"} 1"#.into(),
             r#"pulse_scan_errors{error="cancelled"} 1"#.into(),
             "pulse_scan_interrupted 1".into(),
-            r#"pulse_build_info{version="0.1.0",runtime="tokio",workers="50",runtime_threads="2"} 1"#.into(),
+            r#"pulse_build_info{version="0.1.0",runtime="tokio",stack="core",workers="50",runtime_threads="2"} 1"#.into(),
         ];
         for w in &want {
             assert!(lines.contains(w.as_str()), "missing {w}\n---\n{text}");

@@ -150,10 +150,12 @@ fn summary_line(report: &Report) -> String {
     }
     let _ = write!(
         line,
-        ", {} cancelled in {} [{}, {}]",
+        ", {} cancelled in {} [{}{}, {}]",
         s.cancelled,
         duration(report.pulse.duration_ms),
         report.pulse.runtime,
+        // The default stack goes unsaid; a native run says so.
+        if report.pulse.stack == "core" { "" } else { " native" },
         plural(report.pulse.workers, "worker"),
     );
     if s.interrupted {
