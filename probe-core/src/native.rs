@@ -135,26 +135,41 @@ pub fn timed_out(limit: Duration, duration: Duration) -> Outcome {
 }
 
 /// The kind of an error from a client, found by walking its `source()`
-/// chain: the first `io::Error` decides as it would in the core
-/// ([`classify_io`]), a rustls error is `tls`. `None` when the chain has
+/// chain: a rustls error is `tls`; the first `io::Error` that is not just
+/// a wrapper decides as it would in the core ([`classify_io`]), except
+/// that `InvalidData` (a decoder's error) is `protocol`. `None` when the chain has
 /// neither, and the caller decides from what the client itself says.
 pub fn kind_in_chain(e: &(dyn Error + 'static)) -> Option<ErrorKind> {
     let mut next = Some(e);
     while let Some(err) = next {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            // An io::Error that only wraps a TLS error (rustls's stream
-            // adapters do this) is a TLS failure, not a socket one.
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-                return Some(ErrorKind::Tls);
-            }
-            if io.kind() != io::ErrorKind::Other {
-                return Some(classify_io(io).0);
-            }
-        }
+        next = err.source();
         if err.is::<rustls::Error>() {
             return Some(ErrorKind::Tls);
         }
-        next = err.source();
+        let Some(io) = err.downcast_ref::<io::Error>() else {
+            continue;
+        };
+        if let Some(inner) = io.get_ref() {
+            // An io::Error that wraps another error: its `source()` skips
+            // the wrapped error and goes to *its* source, so step into the
+            // wrapped one itself (rustls's stream adapters wrap a TLS error
+            // this way; hyper wraps its decoder's errors).
+            let inner: &(dyn Error + 'static) = inner;
+            if inner.is::<rustls::Error>() {
+                return Some(ErrorKind::Tls);
+            }
+            if io.kind() == io::ErrorKind::Other {
+                next = Some(inner);
+                continue;
+            }
+        }
+        return Some(match io.kind() {
+            // No socket returns InvalidData: it is a decoder's verdict on
+            // the bytes (a bad chunk size), which the core calls protocol.
+            io::ErrorKind::InvalidData => ErrorKind::Protocol,
+            io::ErrorKind::Other => continue,
+            _ => classify_io(io).0,
+        });
     }
     None
 }
@@ -195,7 +210,15 @@ mod tests {
         };
         let o = http_outcome(&t, ok.clone(), None, Duration::ZERO);
         assert!(o.success, "{:?}", o.error);
-        let o = http_outcome(&t, Response { status: 503, ..ok.clone() }, None, Duration::ZERO);
+        let o = http_outcome(
+            &t,
+            Response {
+                status: 503,
+                ..ok.clone()
+            },
+            None,
+            Duration::ZERO,
+        );
         let e = o.error.unwrap();
         assert_eq!(
             (e.kind, e.message.as_str()),
@@ -209,10 +232,18 @@ mod tests {
         };
         let e = http_outcome(&t, cut, None, Duration::ZERO).error.unwrap();
         assert_eq!(e.kind, ErrorKind::Body);
-        assert!(e.message.ends_with("(in the first 4 bytes)"), "{}", e.message);
+        assert!(
+            e.message.ends_with("(in the first 4 bytes)"),
+            "{}",
+            e.message
+        );
         let t = http("http://h/ redirects=1");
         let e = Checks::of(&t).check(302, 1, b"", 0, false).unwrap_err();
-        assert!(e.message.contains("after 1 redirects (limit 1)"), "{}", e.message);
+        assert!(
+            e.message.contains("after 1 redirects (limit 1)"),
+            "{}",
+            e.message
+        );
         let t = timed_out(Duration::from_secs(5), Duration::from_secs(5));
         assert_eq!(t.error.unwrap().message, "timed out after 5s");
     }

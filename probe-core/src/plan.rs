@@ -149,6 +149,23 @@ impl Plan {
         })
     }
 
+    /// The same plan (targets, TLS configs, options, ICMP identifier) with
+    /// its exchanges done by `stack`: how the conformance suite and the
+    /// benchmark harness run one plan on both stacks.
+    pub fn with_stack(&self, stack: Stack) -> Plan {
+        Plan {
+            targets: self.targets.clone(),
+            options: Options {
+                stack,
+                ..self.options.clone()
+            },
+            tls: self.tls.clone(),
+            ca_pem: self.ca_pem.clone(),
+            icmp_ident: self.icmp_ident,
+            started: AtomicUsize::new(0),
+        }
+    }
+
     /// Number of targets.
     pub fn len(&self) -> usize {
         self.targets.len()

@@ -51,8 +51,9 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// probe stops reading and marks the body truncated; it never buffers more.
 pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
 
-/// The `User-Agent` pulse sends, so operators can find probes in their logs.
-const USER_AGENT: &str = concat!("pulse/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` pulse sends, so operators can find probes in their logs
+/// (a native stack sends it too).
+pub const USER_AGENT: &str = concat!("pulse/", env!("CARGO_PKG_VERSION"));
 
 /// Why a redirect hop was refused, and how to allow it. The flags are
 /// `pulse serve`'s, the only command that narrows the policy.

@@ -74,7 +74,9 @@ pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, Set
     })
 }
 
-fn setup_error(v6: bool, e: &io::Error) -> SetupError {
+/// No ICMP socket of this family: the setup error that names both fixes
+/// (also for a native stack's ICMP client).
+pub fn setup_error(v6: bool, e: &io::Error) -> SetupError {
     let family = if v6 { "ICMPv6" } else { "ICMP" };
     SetupError {
         message: format!(

@@ -155,7 +155,11 @@ fn summary_line(report: &Report) -> String {
         duration(report.pulse.duration_ms),
         report.pulse.runtime,
         // The default stack goes unsaid; a native run says so.
-        if report.pulse.stack == "core" { "" } else { " native" },
+        if report.pulse.stack == "core" {
+            ""
+        } else {
+            " native"
+        },
         plural(report.pulse.workers, "worker"),
     );
     if s.interrupted {
