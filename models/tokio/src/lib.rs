@@ -46,6 +46,7 @@
 //! report's kernel section counts what is left (`strace -c -f`).
 
 mod io;
+mod native;
 mod scan;
 mod shutdown;
 mod timeout;

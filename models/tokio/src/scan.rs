@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
+use pulse_core::native::Stack;
 use pulse_core::panic::catch_unwind_future;
 use pulse_core::plan::Plan;
 use pulse_core::result::{Outcome, ProbeResult};
@@ -13,6 +14,7 @@ use pulse_core::sync::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 use crate::io::Icmp;
+use crate::native::Native;
 use crate::shutdown::Stop;
 use crate::timeout::with_timeout;
 
@@ -26,8 +28,12 @@ struct Ctx {
     /// Shutdown as this runtime's tasks wait for it: checked before each
     /// target, raced by each probe (shutdown.rs).
     stop: Stop,
-    /// The scan's ICMP sockets and their reader tasks, if any target pings.
+    /// The scan's ICMP sockets and their reader tasks, if any target pings
+    /// (the core stack's).
     icmp: Option<Icmp>,
+    /// The native stack's clients (`--stack native`), instead of the
+    /// core's session and sockets.
+    native: Option<Native>,
     /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
@@ -39,13 +45,17 @@ pub(crate) async fn scan(
     sink: &mut dyn Sink,
     started: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
-    let icmp = Icmp::open(&plan)?;
+    let (icmp, native) = match plan.options.stack {
+        Stack::Core => (Icmp::open(&plan)?, None),
+        Stack::Native => (None, Some(Native::open(&plan)?)),
+    };
     let workers = plan.workers();
     let ctx = Arc::new(Ctx {
         plan: plan.clone(),
         next: AtomicUsize::new(0),
         stop: Stop::new(&shutdown),
         icmp,
+        native,
         started,
     });
     // Bounded: at most one finished result per worker waits for the
@@ -115,6 +125,10 @@ async fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = async {
+        if let Some(native) = &ctx.native {
+            // Boxed: only a native scan pays for the client's futures.
+            return Box::pin(native.probe(&ctx.plan, index, start, &ctx.stop)).await;
+        }
         let session = ctx.plan.session(index, start);
         with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref()).await
     };
