@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Sender, bounded};
 use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
+use pulse_core::native::Stack;
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
 use pulse_core::result::{Outcome, ProbeResult};
@@ -22,6 +23,7 @@ use rayon::iter::{IndexedParallelIterator as _, IntoParallelIterator as _, Paral
 use crate::io::Icmp;
 use crate::shutdown::Stop;
 use crate::timeout::with_timeout;
+use pulse_threads::Native;
 
 /// What every probe shares (borrowed by the pool's jobs: `in_place_scope`
 /// waits for them all before it returns).
@@ -33,6 +35,9 @@ struct Ctx {
     stop: Stop,
     /// The scan's ICMP sockets and their reader threads, if any target pings.
     icmp: Option<Icmp>,
+    /// The ureq agents (`--stack native`): http targets go to them, TCP
+    /// and ICMP stay on the core's session (native.rs says why).
+    native: Option<Native>,
     /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
@@ -46,11 +51,16 @@ pub(crate) fn scan(
     started: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan)?;
+    let native = match plan.options.stack {
+        Stack::Core => None,
+        Stack::Native => Some(Native::open(&plan)?),
+    };
     let workers = plan.workers();
     let mut ctx = Ctx {
         plan: plan.clone(),
         stop: Stop::new(&shutdown),
         icmp,
+        native,
         started,
     };
     // The watchdog is a std scoped thread: joined before `scope` returns.
@@ -135,6 +145,13 @@ fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
+        if let Some(outcome) = ctx
+            .native
+            .as_ref()
+            .and_then(|n| n.probe(&ctx.plan, index, start, &ctx.stop))
+        {
+            return outcome;
+        }
         let session = ctx.plan.session(index, start);
         with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref())
     };

@@ -96,6 +96,7 @@
 //! literals, as in the conformance suite, never start one.)
 
 mod io;
+mod native;
 mod scan;
 mod shutdown;
 mod timeout;
@@ -110,6 +111,7 @@ use pulse_core::shutdown::Shutdown;
 // The blocking probe and what it needs, shared with the rayon model: rayon
 // runs exactly this code, so that only the scheduling differs between them.
 pub use io::Icmp;
+pub use native::Native;
 pub use shutdown::Stop;
 pub use timeout::with_timeout;
 

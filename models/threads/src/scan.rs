@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crossbeam_channel::bounded;
 use pulse_core::model::{COLLECT_EVERY, Ledger, SetupError, Sink};
+use pulse_core::native::Stack;
 use pulse_core::panic::message;
 use pulse_core::plan::Plan;
 use pulse_core::pool::{Pool, Producer, collect, dispatch, work};
@@ -20,6 +21,7 @@ use pulse_core::shutdown::Shutdown;
 use pulse_core::sync::Arc;
 
 use crate::io::Icmp;
+use crate::native::Native;
 use crate::shutdown::Stop;
 use crate::timeout::with_timeout;
 
@@ -33,6 +35,9 @@ struct Ctx {
     stop: Stop,
     /// The scan's ICMP sockets and their reader threads, if any target pings.
     icmp: Option<Icmp>,
+    /// The ureq agents (`--stack native`): http targets go to them, TCP
+    /// and ICMP stay on the core's session (native.rs says why).
+    native: Option<Native>,
     /// When the scan started: spread due times and queue waits count from it.
     started: Instant,
 }
@@ -45,11 +50,16 @@ pub(crate) fn scan(
     started_at: Instant,
 ) -> Result<pulse_core::result::Summary, SetupError> {
     let icmp = Icmp::open(&plan)?;
+    let native = match plan.options.stack {
+        Stack::Core => None,
+        Stack::Native => Some(Native::open(&plan)?),
+    };
     let workers = plan.workers();
     let mut ctx = Ctx {
         plan: plan.clone(),
         stop: Stop::new(&shutdown),
         icmp,
+        native,
         started: started_at,
     };
     // The queues, both bounded to one item per worker (see `Pool`): the
@@ -153,6 +163,13 @@ fn probe_one(ctx: &Ctx, index: usize) -> ProbeResult {
     let queue_wait = start.saturating_duration_since(ctx.plan.due(index, ctx.started));
     let limit = ctx.plan.timeout(index);
     let probe = || {
+        if let Some(outcome) = ctx
+            .native
+            .as_ref()
+            .and_then(|n| n.probe(&ctx.plan, index, start, &ctx.stop))
+        {
+            return outcome;
+        }
         let session = ctx.plan.session(index, start);
         with_timeout(session, start, limit, &ctx.stop, ctx.icmp.as_ref())
     };
