@@ -50,6 +50,14 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Runtime::Tokio)]
     runtime: Runtime,
 
+    /// What does the exchange inside each probe: `core`, the same sans-IO
+    /// session for every model, or `native`, the client a programmer would
+    /// reach for on that executor (tokio: reqwest, surge-ping, TcpStream;
+    /// threads and rayon: ureq for HTTP(S), the core for TCP and ICMP).
+    /// smol and async-std have no native stack: see docs/guide.md.
+    #[arg(long, global = true, value_enum, default_value_t = StackArg::Core)]
+    stack: StackArg,
+
     /// More logging on stderr (-v: info, -vv: debug, -vvv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -60,6 +68,39 @@ pub(crate) struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--stack`, as clap parses it.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StackArg {
+    Core,
+    Native,
+}
+
+impl StackArg {
+    pub(crate) fn stack(self) -> pulse_core::native::Stack {
+        match self {
+            StackArg::Core => pulse_core::native::Stack::Core,
+            StackArg::Native => pulse_core::native::Stack::Native,
+        }
+    }
+}
+
+/// Why `model` has no native stack, or `None` when it has one.
+pub(crate) fn no_native_stack(model: Runtime) -> Option<&'static str> {
+    match model {
+        Runtime::Tokio | Runtime::Threads | Runtime::Rayon => None,
+        // What each ecosystem offers, as of the versions in Cargo.lock.
+        Runtime::Smol => Some(
+            "smol has no maintained HTTP client written for it (surf and async-h1, \
+             from the http-rs project, are unmaintained, as is isahc), so there is \
+             no native smol stack: run it with --stack core",
+        ),
+        Runtime::AsyncStd => Some(
+            "async-std is discontinued (RUSTSEC-2025-0052) and its client, surf, \
+             with it, so there is no native async-std stack: run it with --stack core",
+        ),
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,6 +336,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
+    if cli.stack == StackArg::Native
+        && let Some(refused) = native_refused(&cli)
+    {
+        return ExitCode::from(fail(EXIT_USAGE, refused));
+    }
     let code = match &cli.command {
         Command::Scan(args) => scan::scan(&cli, args),
         Command::Check(args) => scan::check(&cli, args),
@@ -304,6 +350,29 @@ fn main() -> ExitCode {
         Command::FarmIcmpResponder { config } => farm::icmp_responder(config),
     };
     ExitCode::from(code)
+}
+
+/// Why `--stack native` cannot run this command, if it cannot.
+fn native_refused(cli: &Cli) -> Option<String> {
+    match &cli.command {
+        Command::Scan(_) | Command::Check(_) => {
+            no_native_stack(cli.runtime).map(|why| format!("--stack native: {why}"))
+        }
+        // The exporter checks every redirect hop against its allowlist
+        // inside the core's session (docs/security.md); a native client
+        // follows hops the allowlist never sees.
+        Command::Serve(_) => Some(
+            "--stack native: pulse serve runs only the core stack, whose session checks every \
+             redirect hop against the exporter's allowlist (docs/security.md)"
+                .into(),
+        ),
+        Command::Compare(_) => Some(
+            "--stack native: compare runs the core stack; the benchmark harness compares \
+             the stacks (scripts/bench.sh, the `stacks` regime)"
+                .into(),
+        ),
+        Command::Farm(_) | Command::FarmIcmpResponder { .. } => None,
+    }
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

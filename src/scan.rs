@@ -58,7 +58,7 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let plan = match build_plan(&source, targets, &base, &args.probing, workers) {
+    let plan = match build_plan(cli, &source, targets, &base, &args.probing, workers) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -72,7 +72,7 @@ pub(crate) fn check(cli: &Cli, args: &CheckArgs) -> u8 {
         Err(e) => return fail(EXIT_USAGE, e),
     };
     let base = std::env::current_dir().unwrap_or_default();
-    let plan = match build_plan("<argument>", vec![target], &base, &args.probing, 1) {
+    let plan = match build_plan(cli, "<argument>", vec![target], &base, &args.probing, 1) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -99,6 +99,7 @@ pub(crate) fn check_open_files(workers: u64) -> Result<usize, String> {
 }
 
 fn build_plan(
+    cli: &Cli,
     source: &str,
     targets: Vec<Target>,
     base: &Path,
@@ -108,6 +109,7 @@ fn build_plan(
     let options = Options {
         workers,
         timeout: probing.timeout,
+        stack: cli.stack.stack(),
         panic_on_lines: probing
             .fault_panic_line
             .iter()
@@ -213,6 +215,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
             pulse: ScanInfo {
                 version: pulse_core::VERSION.to_string(),
                 runtime: cli.runtime.name().to_string(),
+                stack: cli.stack.stack().to_string(),
                 workers,
                 runtime_threads: report.runtime_threads,
                 started_at: humantime::format_rfc3339_millis(report.started_at).to_string(),

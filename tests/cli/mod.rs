@@ -14,4 +14,5 @@ mod runtimes;
 mod scan;
 pub(crate) mod serve;
 mod shutdown;
+mod stacks;
 pub(crate) mod util;

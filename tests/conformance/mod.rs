@@ -9,6 +9,7 @@
 //! Run one model's suite with `cargo nextest run -p pulse conformance::smol`.
 
 mod limits;
+mod native;
 pub(crate) mod redirects;
 mod spread;
 mod suite;

@@ -17,7 +17,7 @@ use crate::cli::util::{icmp_available, normalise};
 pub type RunFn = fn(Arc<Plan>, Shutdown, &mut dyn Sink) -> Result<RunReport, SetupError>;
 
 /// A plan from target lines; `ca=` paths are read relative to `dir`.
-fn plan(lines: &[String], options: Options, dir: Option<&std::path::Path>) -> Arc<Plan> {
+pub(crate) fn plan(lines: &[String], options: Options, dir: Option<&std::path::Path>) -> Arc<Plan> {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let targets = parse_targets("conformance", text.as_bytes()).expect("valid targets");
     let base = dir.map(|d| d.to_path_buf()).unwrap_or_default();
@@ -25,7 +25,7 @@ fn plan(lines: &[String], options: Options, dir: Option<&std::path::Path>) -> Ar
     Arc::new(Plan::new("conformance", targets, options, &mut read).expect("valid plan"))
 }
 
-fn options(workers: usize, timeout: Duration) -> Options {
+pub(crate) fn options(workers: usize, timeout: Duration) -> Options {
     Options {
         workers,
         timeout,
@@ -34,18 +34,22 @@ fn options(workers: usize, timeout: Duration) -> Options {
 }
 
 /// Run to completion and return the report and the results in input order.
-fn run(model: RunFn, plan: &Arc<Plan>, shutdown: Shutdown) -> (RunReport, Vec<ProbeResult>) {
+pub(crate) fn run(
+    model: RunFn,
+    plan: &Arc<Plan>,
+    shutdown: Shutdown,
+) -> (RunReport, Vec<ProbeResult>) {
     let mut sink = Collect::new(plan.len());
     let report = model(plan.clone(), shutdown, &mut sink).expect("the scan sets up");
     (report, sink.into_ordered())
 }
 
-fn kind(r: &ProbeResult) -> Option<ErrorKind> {
+pub(crate) fn kind(r: &ProbeResult) -> Option<ErrorKind> {
     r.error.as_ref().map(|e| e.kind)
 }
 
 /// The fixture behaviours, with the result every model must give.
-fn fixture_cases(
+pub(crate) fn fixture_cases(
     http: &HttpFixture,
     https: &HttpFixture,
     blackhole: &Blackhole,
@@ -123,6 +127,13 @@ pub fn fixture_behaviours(model: RunFn) {
 }
 
 pub fn absolute_deadline(model: RunFn) {
+    let r = drip_fed_probe_times_out(model);
+    assert!(r.http.as_ref().unwrap().body_bytes > 5, "bytes did arrive");
+}
+
+/// A probe of a server that drips its body one byte every 20 ms times out
+/// at its 500 ms deadline (the result, for the caller's further checks).
+pub(crate) fn drip_fed_probe_times_out(model: RunFn) -> ProbeResult {
     let http = HttpFixture::start();
     // One byte every 20 ms: a deadline that reset on every read would never fire.
     let p = plan(
@@ -138,7 +149,7 @@ pub fn absolute_deadline(model: RunFn) {
         "the 500 ms deadline held: {} ms",
         r.duration_ms
     );
-    assert!(r.http.as_ref().unwrap().body_bytes > 5, "bytes did arrive");
+    r.clone()
 }
 
 pub fn one_result_per_target(model: RunFn) {
@@ -376,7 +387,7 @@ pub fn same_as_tokio(model: RunFn) {
 
 /// The hostile-server table: servers that break the protocol on purpose,
 /// each with the result every model must give, within the probe's deadline.
-fn hostile_cases(http: &HttpFixture, tls_stall: &SilentTcp) -> Vec<(String, ErrorKind)> {
+pub(crate) fn hostile_cases(http: &HttpFixture, tls_stall: &SilentTcp) -> Vec<(String, ErrorKind)> {
     let u = |p: &str| format!("{} timeout=2s", http.url(p));
     vec![
         // A head that never ends: the 64 KiB header cap trips first.
@@ -426,6 +437,15 @@ pub fn hostile_servers(model: RunFn) {
 /// reply is ignored: the probe times out at its deadline. One good host
 /// shows the set-up works.
 pub fn hostile_icmp(model: RunFn) {
+    hostile_icmp_accepting(model, &[]);
+}
+
+/// [`hostile_icmp`], for a client that accepts the replies mangled the
+/// `accepted` ways (a listed difference: those hosts must come out up).
+pub(crate) fn hostile_icmp_accepting(
+    model: RunFn,
+    accepted: &[pulse_fixtures::farm::netns::Mangle],
+) {
     use pulse_fixtures::farm::netns::{IcmpHost, Mangle, NetnsIcmp};
     if !icmp_available() {
         eprintln!("skipped: no raw or ping ICMP socket (run as root, or widen ping_group_range)");
@@ -466,6 +486,10 @@ pub fn hostile_icmp(model: RunFn) {
     let took = started.elapsed();
     assert!(results[0].success, "the good host: {:?}", results[0].error);
     for (h, r) in hosts.iter().zip(&results).skip(1) {
+        if accepted.contains(&h.mangle) {
+            assert!(r.success, "{:?}: {:?}", h, r.error);
+            continue;
+        }
         assert_eq!(kind(r), Some(ErrorKind::Timeout), "{:?}: {:?}", h, r.error);
         assert!(
             r.duration_ms < 700.0,
