@@ -10,7 +10,8 @@
 #   scripts/bench.sh --regimes workers,memory   # some harness regimes (no criterion)
 #   PULSE_BENCH_QUICK=1 scripts/bench.sh   # a smoke run: every step, tiny sizes
 #
-# As root it installs the peers (wrk, hey, fping, blackbox_exporter), nginx
+# As root it installs the peers (wrk, hey, fping, blackbox_exporter), Go (the
+# stacks regime's baselines), nginx
 # (the kernel regime's server) and the syscall counters (strace, perf) when
 # missing, without starting their services (scripts/apt.sh); otherwise their rows are skipped and
 # the report says why. Run it on a quiet machine, and compare figures as
@@ -27,6 +28,8 @@ for tool in wrk hey fping prometheus-blackbox-exporter perf strace; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# The stacks regime's Go baselines (bench/baselines/go).
+command -v go >/dev/null || missing+=(golang-go)
 if ((${#missing[@]})); then
     pkgs=("${missing[@]/perf/linux-perf}")
     step "installing ${pkgs[*]}"

@@ -16,6 +16,7 @@ mod kernel;
 mod memory;
 mod peers;
 mod sched;
+mod stacks;
 mod workers;
 
 use std::fmt::Write as _;
@@ -29,7 +30,7 @@ use pulse_bench::units::Model;
 use pulse_fixtures::farm::{Farm, FarmOptions, Scenario};
 
 /// Every regime, in report order, with one line on what it shows.
-pub const REGIMES: [(&str, &str); 10] = [
+pub const REGIMES: [(&str, &str); 11] = [
     (
         "criterion",
         "the micro-benchmarks' figures (run `cargo bench -p pulse-bench` first)",
@@ -59,6 +60,10 @@ pub const REGIMES: [(&str, &str); 10] = [
     (
         "kernel",
         "HTTP against nginx beside wrk -t1 and hey, syscalls per probe, the goals checked",
+    ),
+    (
+        "stacks",
+        "every model, the native stacks and the Go/Python baselines on one farm",
     ),
     (
         "acceptance",
@@ -340,6 +345,7 @@ pub fn main(
             "cancel" => cancel::run(&mut ctx),
             "peers" => peers::run(&mut ctx),
             "kernel" => kernel::run(&mut ctx),
+            "stacks" => stacks::run(&mut ctx),
             _ => workers::acceptance(&mut ctx),
         };
         sections.push(section);
