@@ -4,7 +4,7 @@
 # Installs what the tests need when it is missing (Debian's prometheus
 # package: promtool, and the Prometheus server that tests/cli/prometheus.rs
 # starts on loopback to scrape `pulse serve`; nginx-light for the
-# real-server tests), then runs:
+# real-server tests; golang-go for the Go baselines), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
 # five models), the loom model checks (scripts/loom.sh, a few minutes), and
@@ -18,6 +18,9 @@ step() { printf '\n== %s\n' "$*"; }
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# The Go baselines (bench/baselines/go, tests/cli/baselines.rs); skipped
+# with the reason when it cannot be installed.
+command -v go >/dev/null || missing+=(golang-go)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
     # Without starting their services: see scripts/apt.sh.

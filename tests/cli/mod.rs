@@ -1,6 +1,7 @@
 //! Tests of the `pulse` command line.
 
 mod bad_input;
+mod baselines;
 mod check;
 mod compare;
 mod credentials;

@@ -1,0 +1,3 @@
+module pulse-baseline
+
+go 1.19
