@@ -72,7 +72,7 @@ func main() {
 	}()
 
 	results := make(chan Result, *workers)
-	probe := func(t *Target) Result {
+	probe := func(t *Target) (r Result) {
 		limit := *timeout
 		if t.Timeout > 0 {
 			limit = t.Timeout
@@ -80,6 +80,13 @@ func main() {
 		ctx, cancel := context.WithTimeout(probes, limit)
 		defer cancel()
 		start := time.Now()
+		// A panic in one probe is that probe's result, not the scan's end.
+		defer func() {
+			if p := recover(); p != nil {
+				r = Result{t.Text, t.Line, false, millis(time.Since(start)), nil,
+					fail("panicked", "probe panicked: %v", p)}
+			}
+		}()
 		status, perr := prober.Probe(ctx, t)
 		return Result{t.Text, t.Line, perr == nil, millis(time.Since(start)), status, perr}
 	}
@@ -129,6 +136,10 @@ func runPool(stop context.Context, targets []Target, workers int,
 		go func() {
 			defer wg.Done()
 			for t := range jobs {
+				if stop.Err() != nil { // handed over as the signal came
+					results <- notStarted(t)
+					continue
+				}
 				results <- probe(t)
 			}
 		}()
