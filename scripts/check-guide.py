@@ -148,17 +148,22 @@ class Checker:
         if end > len(lines):
             self.problem(GUIDE, n, f"{target}: the file has {len(lines)} lines", soft)
             return
-        m = re.fullmatch(r"`([^`]+)`", text)
+        # `code`, or ``code with `backticks` in it`` (markdown's own rule:
+        # the fence is as many backticks as the code never holds in a row).
+        m = re.fullmatch(r"(`+) ?(.+?) ?\1", text)
+        if m and len(m.group(1)) == 1 and "`" in m.group(2):
+            m = None  # `a` and `b`: two code spans, not one
         if not m:
             self.problem(
                 GUIDE, n, f"{target}: a line link's text must be `code` found on that line (got {text!r})", soft
             )
             return
-        if m.group(1) not in lines[first - 1]:
+        code = m.group(2).replace("\\|", "|")  # a pipe escaped for a table cell
+        if code not in lines[first - 1]:
             self.problem(
                 GUIDE,
                 n,
-                f"{target}: line {first} does not contain {m.group(1)!r} (it reads {lines[first - 1].strip()!r})",
+                f"{target}: line {first} does not contain {code!r} (it reads {lines[first - 1].strip()!r})",
                 soft,
             )
 
