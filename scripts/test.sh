@@ -7,7 +7,8 @@
 # real-server tests; golang-go for the Go baselines), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
-# five models), the loom model checks (scripts/loom.sh, a few minutes), and
+# five models), the loom model checks (scripts/loom.sh, a few minutes), the
+# study guide's links and figures (scripts/check-guide.py --final), and
 # `promtool check metrics` on real `pulse scan --output prom` output.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,6 +62,9 @@ scripts/loom.sh
 
 step "promtool check config on the example Prometheus configs"
 promtool check config examples/prometheus-one.yml examples/prometheus-sharded.yml
+
+step "docs/guide.md: links and figures (scripts/check-guide.py --final)"
+python3 scripts/check-guide.py --final
 
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet
