@@ -95,6 +95,7 @@ class Checker:
         self.figures = 0
         self.file_lines = {}
         self.file_anchors = {}
+        self.fix, self.fixes = False, []
 
     def problem(self, where, line, message, soft=False):
         """A failure, or a warning when `soft` and the guide is not final."""
@@ -159,6 +160,13 @@ class Checker:
             )
             return
         code = m.group(2).replace("\\|", "|")  # a pipe escaped for a table cell
+        if code not in lines[first - 1] and self.fix:
+            # --fix: the line moved; point at the nearest line that has it.
+            found = [i + 1 for i, l in enumerate(lines) if code in l]
+            if found and not last:
+                best = min(found, key=lambda i: abs(i - first))
+                self.fixes.append((n, target, target.rsplit("#", 1)[0] + f"#L{best}"))
+                return
         if code not in lines[first - 1]:
             self.problem(
                 GUIDE,
@@ -229,12 +237,30 @@ def main():
     p = argparse.ArgumentParser(description="Check docs/guide.md's links and figures.")
     p.add_argument("--final", action="store_true", help="placeholders and unresolved baseline links fail too")
     p.add_argument(
+        "--fix",
+        action="store_true",
+        help="rewrite a line link whose text moved to the nearest line that has it, then check",
+    )
+    p.add_argument(
         "--root",
         default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         help="the repository (default: this script's parent folder)",
     )
     args = p.parse_args()
-    c = Checker(os.path.abspath(args.root), args.final)
+    root = os.path.abspath(args.root)
+    if args.fix:
+        c = Checker(root, args.final)
+        c.fix, c.fixes = True, []
+        c.check_guide()
+        path = os.path.join(root, GUIDE)
+        with open(path, encoding="utf-8") as f:
+            text = f.read().split("\n")
+        for n, old, new in c.fixes:
+            text[n - 1] = text[n - 1].replace(f"]({old})", f"]({new})")
+            print(f"{GUIDE}:{n}: {old} -> {new}", file=sys.stderr)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(text))
+    c = Checker(root, args.final)
     c.check_guide()
     c.check_readme()
     print(
