@@ -36,7 +36,7 @@
 //!
 //! One absolute deadline per probe, `start + timeout`. async-std's timers take
 //! a duration, not an instant, so the time left is computed once when the
-//! probe starts and a single `future::timeout` wraps the whole exchange
+//! probe starts and one `task::sleep` of that length races the whole exchange
 //! (timeout.rs). That is still an absolute deadline: the timer is armed once
 //! and nothing re-arms it, so a server that drips one byte a second cannot
 //! extend it. (A per-read timeout, such as `async_std::io::timeout` around
