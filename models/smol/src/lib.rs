@@ -66,8 +66,8 @@
 //! edge-triggered, and never again); a thread that wants the reactor's
 //! attention while another drives it writes its eventfd, and a timer that
 //! becomes the earliest resets its timerfd. Together that is about twice
-//! tokio's calls per HTTP probe, and the parking behind the shared queue
-//! is most of its futex calls (the report's kernel section has the counts).
+//! tokio's calls per HTTP probe (the report's kernel section has the
+//! counts).
 
 mod io;
 mod scan;
