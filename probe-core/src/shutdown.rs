@@ -7,12 +7,12 @@
 //!    min(their own deadline, trigger time + grace) ([`Shutdown::drain_deadline`]).
 //! 3. Whatever has not finished then is reported `cancelled`.
 //!
-//! Models wait for the trigger in their own way: async models register a
-//! callback with [`Shutdown::on_trigger`] that wakes their runtime's
-//! primitive (a watch channel, an event); blocking models poll
-//! [`Shutdown::is_triggered`] or block in [`Shutdown::wait_timeout`]. The
-//! trigger time is kept, not just a flag, because the grace period is counted
-//! from it.
+//! Every model reads [`Shutdown::is_triggered`] before each dispatch and
+//! registers a callback with [`Shutdown::on_trigger`] that wakes its own way
+//! of waiting (a watch channel, an event, a channel dropped, the job queue
+//! closed); [`Shutdown::wait_timeout`] is for a thread with nothing else to
+//! wait on (`pulse serve` between rounds). The trigger time is kept, not just
+//! a flag, because the grace period is counted from it.
 
 use std::time::{Duration, Instant};
 

@@ -1,12 +1,12 @@
 //! Deadline arithmetic that cannot overflow.
 //!
-//! `Instant + Duration` panics when the sum does not fit, and a panic in a
-//! probe's deadline is a `panicked` result on the async models but a dead
-//! pool thread on the blocking ones: the models would disagree. Every
-//! duration pulse accepts is capped at [`crate::target::MAX_DURATION`], so
-//! no sum here overflows in practice; this is the second wall, so that a
-//! duration that slipped past the first (a new source, a test) still cannot
-//! panic anywhere and every model treats it alike.
+//! `Instant + Duration` panics when the sum does not fit. Inside a probe
+//! every model turns that panic into a `panicked` result, but the blocking
+//! models sum the grace period on their watchdog thread, outside any probe,
+//! where it ends the scan: the models would disagree. Every duration pulse
+//! accepts is capped at [`crate::target::MAX_DURATION`], so no sum here
+//! overflows in practice; this is the second wall, so that a duration that
+//! slipped past the first (a new source, a test) is a deadline never reached.
 
 use std::time::{Duration, Instant};
 

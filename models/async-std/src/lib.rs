@@ -26,9 +26,9 @@
 //! # Bounded fan-out
 //!
 //! `--workers` tasks are spawned, and each pulls the next target index from a
-//! shared counter until the plan is exhausted (scan.rs). Worker tasks pulling
-//! from one queue beat one spawned task per probe: less memory, ~20% faster
-//! on this machine (DESIGN.md). Results go to the collector over a bounded
+//! shared counter until the plan is exhausted (scan.rs), rather than one
+//! task per target under a semaphore; the report has no figure comparing the
+//! two shapes in Rust. Results go to the collector over a bounded
 //! channel, so a slow sink (a terminal, a pipe) slows the workers down
 //! instead of piling results up in memory.
 //!
@@ -36,7 +36,7 @@
 //!
 //! One absolute deadline per probe, `start + timeout`. async-std's timers take
 //! a duration, not an instant, so the time left is computed once when the
-//! probe starts and a single `future::timeout` wraps the whole exchange
+//! probe starts and one `task::sleep` of that length races the whole exchange
 //! (timeout.rs). That is still an absolute deadline: the timer is armed once
 //! and nothing re-arms it, so a server that drips one byte a second cannot
 //! extend it. (A per-read timeout, such as `async_std::io::timeout` around
