@@ -20,8 +20,9 @@ use pulse_core::target::{TargetErrors, escape_controls};
 /// parsing that much takes well under a second and a few hundred MiB.
 pub(crate) const DEFAULT_TARGETS_CAP: ByteSize = ByteSize(16 << 20);
 
-/// The cap on a `ca=FILE` bundle: the whole Mozilla root store in PEM
-/// (Debian's ca-certificates.crt) is about 220 KiB.
+/// The cap on any file a target names, set by the largest: a `ca=FILE`
+/// bundle. The whole Mozilla root store in PEM (Debian's
+/// ca-certificates.crt) is about 220 KiB.
 pub(crate) const CA_CAP: u64 = 4 << 20;
 
 /// A size given on the command line: `16MiB`, `512KiB`, `1GiB`, `1000000`
@@ -128,15 +129,17 @@ pub(crate) fn read_targets(
     }
 }
 
-/// A `ca=FILE` bundle, at most [`CA_CAP`] bytes: what [`pulse_core::plan::Plan::new`]
-/// calls to load one.
-pub(crate) fn read_ca(path: &Path) -> io::Result<Vec<u8>> {
+/// A file a target names (`ca=`, `body_file=`, `auth_file=`), at most
+/// [`CA_CAP`] bytes: what [`pulse_core::plan::Plan::new`] calls to load
+/// one. The core applies each option's own, smaller cap after this; this
+/// one bounds what is read at all (a target naming /dev/zero).
+pub(crate) fn read_named(path: &Path) -> io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     read_capped(file, CA_CAP)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "larger than {}, the cap on a CA bundle (is it a PEM file?)",
+                "larger than {}, the cap on a file a target names (is it the right file?)",
                 ByteSize(CA_CAP)
             ),
         )

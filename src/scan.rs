@@ -14,7 +14,7 @@ use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{Target, parse_target, parse_targets};
 
-use crate::input::{Source, bad_lines, read_ca, read_targets};
+use crate::input::{Source, bad_lines, read_named, read_targets};
 use crate::{
     CheckArgs, Cli, EXIT_CLOSED_STDOUT, EXIT_DOWN, EXIT_INTERRUPTED, EXIT_SETUP, EXIT_UP,
     EXIT_USAGE, FD_RESERVE, Probing, Runtime, ScanArgs, fail,
@@ -118,10 +118,10 @@ fn build_plan(
         ..Options::default()
     };
     // `ca=FILE` is relative to the targets file, like an include.
-    let mut read = |p: &Path| read_ca(&base.join(p));
+    let mut read = |p: &Path| read_named(&base.join(p));
     Plan::new(source, targets, options, &mut read).map_err(|errors| {
         eprintln!("{errors}");
-        fail(EXIT_USAGE, "bad CA bundle(s); nothing was probed")
+        fail(EXIT_USAGE, "bad file(s) named by targets; nothing was probed")
     })
 }
 

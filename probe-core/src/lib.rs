@@ -17,7 +17,11 @@
 //! - [`readbuf`]: the read buffer, one per OS thread, lent only for a read.
 //! - [`redact`]: target URLs as shown, with any password replaced.
 //! - [`redirect`]: which redirect hops a probe may follow (serve's allowlist).
-//! - [`tls`]: the rustls client configs (verified, extra CA, insecure).
+//! - [`tls`]: the rustls client configs (verified, extra CA, insecure), and
+//!   the recorder that keeps the certificates a handshake saw.
+//! - [`certs`]: what those certificates say (expiry, subject, issuer, serial).
+//! - [`request`]: what an HTTP target sends beyond a GET (method, headers,
+//!   body, credentials from a file), checked and bounded.
 //! - [`icmp`]: echo packet codec and the reply table shared by ICMP probes.
 //! - [`model`]: the contract every model honours: `Sink`, `Ledger`, `RunReport`.
 //! - [`native`]: what the native stacks (`--stack native`) share: the stack
@@ -34,6 +38,7 @@
 //!
 //! Sockets, DNS, timers, threads and runtimes: those belong to the models.
 
+pub mod certs;
 pub mod encode;
 pub mod icmp;
 pub mod model;
@@ -45,6 +50,7 @@ pub mod pool;
 pub mod readbuf;
 pub mod redact;
 pub mod redirect;
+pub mod request;
 pub mod result;
 pub mod session;
 pub mod shutdown;

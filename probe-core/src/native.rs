@@ -117,6 +117,10 @@ pub fn http_outcome(
             body_bytes: response.body_bytes,
             body_truncated: response.truncated,
             tls_version: response.tls_version,
+            // No native client hands over the certificate chain it
+            // verified, so the native stacks report no certificate facts
+            // (and refuse `cert_expiry_warn=`, which needs them).
+            certificate: None,
             final_url: response.final_url,
         }),
         icmp: None,

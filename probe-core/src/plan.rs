@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::native::Stack;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
+use crate::request::{Auth, MAX_REQUEST_BODY, Payload};
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Session};
 use crate::target::{Target, TargetError, TargetErrors};
@@ -77,19 +78,30 @@ pub struct Plan {
 
 impl Plan {
     /// Build a plan. `source` names the targets file in errors; `read_file`
-    /// loads `ca=FILE` bundles (the core does no IO itself), with relative
-    /// paths already resolved by the caller. Every bad CA bundle is reported
-    /// as `FILE:LINE:COL: ...`, all at once.
+    /// loads the files targets name, `ca=` bundles, `body_file=` and
+    /// `auth_file=` (the core does no IO itself), with relative paths
+    /// already resolved by the caller. Every bad or missing file is
+    /// reported as `FILE:LINE:COL: ...`, all at once.
     pub fn new(
         source: &str,
-        targets: Vec<Target>,
+        mut targets: Vec<Target>,
         options: Options,
         read_file: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
     ) -> Result<Plan, TargetErrors> {
+        let mut errors = Vec::new();
+        for t in &mut targets {
+            if let Err(message) = load_request_files(t, read_file) {
+                errors.push(TargetError {
+                    file: source.to_string(),
+                    line: t.line,
+                    column: 1,
+                    message,
+                });
+            }
+        }
         let mut verified = None;
         let mut insecure = None;
         let mut by_ca: HashMap<PathBuf, (Arc<rustls::ClientConfig>, Arc<[u8]>)> = HashMap::new();
-        let mut errors = Vec::new();
         let mut tls = Vec::with_capacity(targets.len());
         let mut ca_pem = Vec::with_capacity(targets.len());
         for t in &targets {
@@ -292,6 +304,37 @@ impl Plan {
     ) -> ProbeResult {
         self.result(index, Outcome::failed(kind, message, duration), queue_wait)
     }
+}
+
+/// Read the `body_file=` and `auth_file=` a target names into the bytes
+/// and header its session sends, within their caps; the error names the
+/// option and the file, never the file's content.
+fn load_request_files(
+    t: &mut Target,
+    read_file: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+) -> Result<(), String> {
+    let Some(h) = t.http.as_mut() else {
+        return Ok(());
+    };
+    if let Some(Payload::File(path)) = &h.body {
+        let bytes = read_file(path).map_err(|e| format!("body_file={}: {e}", path.display()))?;
+        if bytes.len() > MAX_REQUEST_BODY {
+            return Err(format!(
+                "body_file={}: {} bytes, more than the maximum of {} KiB for a request body",
+                path.display(),
+                bytes.len(),
+                MAX_REQUEST_BODY / 1024
+            ));
+        }
+        h.body = Some(Payload::Bytes(bytes.into()));
+    }
+    if let Some(Auth::File(path)) = &h.auth {
+        let bytes = read_file(path).map_err(|e| format!("auth_file={}: {e}", path.display()))?;
+        let header = crate::request::parse_auth_file(&bytes)
+            .map_err(|e| format!("auth_file={} {e}", path.display()))?;
+        h.auth = Some(Auth::Header(header));
+    }
+    Ok(())
 }
 
 /// An ICMP identifier for this scan: distinct between concurrent scans on one

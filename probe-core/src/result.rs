@@ -190,6 +190,11 @@ pub struct HttpDetails {
     /// TLS version negotiated (https only), e.g. `TLSv1.3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_version: Option<String>,
+    /// The server's certificates as the last TLS handshake saw them:
+    /// subject, issuer, serial and expiry dates (https only; present also
+    /// when verification failed, so an expired certificate shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::certs::CertDetails>,
     /// The URL of the last request (differs from the target after redirects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_url: Option<String>,

@@ -36,9 +36,11 @@ use ureq_proto::client::{
     state::{RecvBody, RecvResponse},
 };
 
+use crate::certs::{CertDetails, fmt_span};
 use crate::percent::encode_url;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
+use crate::request::{Auth, Payload};
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
 use crate::target::{HttpTarget, StatusSet, Target};
 
@@ -159,6 +161,9 @@ struct HttpExchange {
     /// Body bytes are kept only when a content check needs them.
     keep_body: bool,
     redirects: u32,
+    /// What the request carries beyond the URI (method, headers, body,
+    /// credentials); the method and body change on a 301/302/303.
+    request: RequestParts,
     /// TLS state of the current connection (https only).
     tls: Option<Box<ClientConnection>>,
     handshake_done: bool,
@@ -175,6 +180,38 @@ struct HttpExchange {
     body_bytes: u64,
     truncated: bool,
     tls_version: Option<String>,
+    /// The certificates of the current connection, as the handshake saw
+    /// them (https only; kept when verification failed).
+    cert: Option<CertDetails>,
+}
+
+/// The parts of a target's request that are not its URI.
+struct RequestParts {
+    method: http::Method,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The body bytes; a `body_file=` the plan did not read (a session
+    /// made without a plan) fails the probe when the request is built.
+    body: Option<Payload>,
+    /// The `Authorization` value, read from `auth_file=` by the plan.
+    auth: Option<Auth>,
+}
+
+impl RequestParts {
+    /// Adjust for following a `status` redirect, as browsers, curl and the
+    /// native clients do: 303 turns any method but HEAD into a GET without
+    /// a body; 301 and 302 do so for POST (the historical behaviour RFC 9110
+    /// §15.4.2 allows); 307 and 308 repeat the request as it was.
+    fn follow(&mut self, status: u16) {
+        let to_get = match status {
+            303 => self.method != http::Method::HEAD,
+            301 | 302 => self.method == http::Method::POST,
+            _ => false,
+        };
+        if to_get {
+            self.method = http::Method::GET;
+            self.body = None;
+        }
+    }
 }
 
 enum CallState {
@@ -226,6 +263,12 @@ impl Session {
                 body_cap,
                 keep_body,
                 redirects: 0,
+                request: RequestParts {
+                    method: h.method.clone(),
+                    headers: h.headers.clone(),
+                    body: h.body.clone(),
+                    auth: h.auth.clone(),
+                },
                 tls: None,
                 handshake_done: false,
                 call: CallState::Idle,
@@ -238,6 +281,7 @@ impl Session {
                 body_bytes: 0,
                 truncated: false,
                 tls_version: None,
+                cert: None,
             })
         });
         let mut s = Session {
@@ -614,6 +658,7 @@ impl Session {
             body_bytes: h.body_bytes,
             body_truncated: h.truncated,
             tls_version: h.tls_version.clone(),
+            certificate: h.cert.clone(),
             final_url: (h.redirects > 0).then(|| redact_password(&h.uri.to_string()).into_owned()),
         });
         let icmp = match self.kind {
@@ -685,28 +730,80 @@ fn flush_tls(conn: &mut ClientConnection, out: &mut Vec<u8>) -> io::Result<()> {
 }
 
 impl HttpExchange {
-    /// The request bytes for the current URI: a GET with `Connection: close`,
-    /// since a prober measures what a new client sees (one connection per probe).
+    /// The request bytes for the current URI: the target's method, headers
+    /// and body, with `Connection: close`, since a prober measures what a
+    /// new client sees (one connection per probe). No `Accept-Encoding`
+    /// unless the target's `header=` asks: the body checks read what the
+    /// server sends, and pulse decompresses nothing.
     fn build_request(&mut self) -> Result<Vec<u8>, String> {
-        let req = http::Request::get(self.uri.clone())
+        let parts = &self.request;
+        let body: &[u8] = match &parts.body {
+            None => &[],
+            Some(Payload::Bytes(b)) => b,
+            Some(Payload::File(p)) => {
+                return Err(format!("body_file={} was not read", p.display()));
+            }
+        };
+        let mut req = http::Request::builder()
+            .method(parts.method.clone())
+            .uri(self.uri.clone())
             .header("user-agent", USER_AGENT)
             .header("accept", "*/*")
-            .header("connection", "close")
-            .body(())
-            .map_err(|e| e.to_string())?;
+            .header("connection", "close");
+        if let Some(headers) = req.headers_mut() {
+            // A target's `Accept` or `User-Agent` replaces pulse's rather
+            // than adding a second; a name given twice is sent twice.
+            for (name, _) in &parts.headers {
+                headers.remove(name);
+            }
+            for (name, value) in &parts.headers {
+                headers.append(name.clone(), value.clone());
+            }
+            match &parts.auth {
+                Some(Auth::Header(v)) => {
+                    headers.insert(http::header::AUTHORIZATION, v.clone());
+                }
+                Some(Auth::File(p)) => {
+                    return Err(format!("auth_file={} was not read", p.display()));
+                }
+                None => {}
+            }
+            if crate::request::takes_body(&parts.method) {
+                headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+            }
+        }
+        let req = req.body(()).map_err(|e| e.to_string())?;
         let call = Call::new(req).map_err(|e| e.to_string())?;
         let mut send = call.proceed();
-        let mut buf = vec![0u8; 8 * 1024];
+        let mut buf = vec![0u8; 16 * 1024];
         let mut out = Vec::new();
         while !send.can_proceed() {
             let n = send.write(&mut buf).map_err(|e| e.to_string())?;
             if n == 0 {
-                return Err("request does not fit in 8 KiB".into());
+                return Err("request head does not fit in 16 KiB".into());
             }
             out.extend_from_slice(&buf[..n]);
         }
-        match send.proceed() {
-            Ok(Some(SendRequestResult::RecvResponse(c))) => {
+        let mut next = send.proceed().map_err(|e| e.to_string())?;
+        if let Some(SendRequestResult::SendBody(mut send_body)) = next {
+            let mut input = body;
+            loop {
+                let (used, n) = send_body
+                    .write(input, &mut buf)
+                    .map_err(|e| e.to_string())?;
+                out.extend_from_slice(&buf[..n]);
+                input = &input[used..];
+                if input.is_empty() && send_body.can_proceed() {
+                    break;
+                }
+                if used == 0 && n == 0 {
+                    return Err("the request body could not be written".into());
+                }
+            }
+            next = send_body.proceed().map(SendRequestResult::RecvResponse);
+        }
+        match next {
+            Some(SendRequestResult::RecvResponse(c)) => {
                 self.call = CallState::RecvHead(c);
                 self.head.clear();
                 self.first_byte = false;
@@ -718,10 +815,15 @@ impl HttpExchange {
                 self.truncated = false;
                 // A redirect from https to http must not report TLS.
                 self.tls_version = None;
+                self.cert = None;
                 Ok(out)
             }
-            Ok(_) => Err("a GET request unexpectedly has a body".into()),
-            Err(e) => Err(e.to_string()),
+            Some(SendRequestResult::Await100(_)) => {
+                Err("the request waits for 100-continue, which pulse does not send".into())
+            }
+            Some(SendRequestResult::SendBody(_)) | None => {
+                Err("the request could not be completed".into())
+            }
         }
     }
 
@@ -743,7 +845,11 @@ impl HttpExchange {
                 if let Err(e) = conn.read_tls(&mut rd) {
                     return Fed::Failed(ProbeError::new(ErrorKind::Tls, format!("TLS: {e}")));
                 }
-                if let Err(e) = conn.process_new_packets() {
+                let (processed, seen) = crate::tls::watch(|| conn.process_new_packets());
+                if let Some(seen) = seen {
+                    self.cert = CertDetails::from_seen(&seen);
+                }
+                if let Err(e) = processed {
                     // Tell the peer why (an alert), as a polite client does.
                     let _ = flush_tls(conn, out);
                     let what = if self.handshake_done {
@@ -874,7 +980,10 @@ impl HttpExchange {
                                                 ),
                                             ))
                                         }
-                                        Some(uri) => Fed::Redirect(uri),
+                                        Some(uri) => {
+                                            self.request.follow(status);
+                                            Fed::Redirect(uri)
+                                        }
                                         None => Fed::Failed(ProbeError::new(
                                             ErrorKind::Protocol,
                                             format!(
@@ -992,8 +1101,11 @@ impl HttpExchange {
         }
     }
 
-    /// Status and content checks, once the exchange is complete.
+    /// Certificate, status and content checks, once the exchange is complete.
     fn check(&self) -> Result<(), ProbeError> {
+        if let Some(cert) = &self.cert {
+            self.checks.check_cert(cert)?;
+        }
         self.checks.check(
             self.status.unwrap_or(0),
             self.redirects,
@@ -1016,6 +1128,8 @@ pub struct Checks {
     matches: Option<regex::bytes::Regex>,
     /// Redirects the target follows (`redirects=`).
     pub max_redirects: u32,
+    /// `cert_expiry_warn=`: how close a certificate's expiry fails the probe.
+    pub cert_expiry_warn: Option<Duration>,
 }
 
 impl Checks {
@@ -1026,7 +1140,39 @@ impl Checks {
             contains: h.contains.clone(),
             matches: h.matches.clone(),
             max_redirects: h.max_redirects,
+            cert_expiry_warn: h.cert_expiry_warn,
         }
+    }
+
+    /// `cert_expiry_warn=`: a certificate the server sent that expires
+    /// within the window fails the probe as `tls`, naming the certificate
+    /// and when it expires. The handshake itself failed already for one
+    /// that has expired (unless `insecure`), and says so.
+    pub fn check_cert(&self, cert: &CertDetails) -> Result<(), ProbeError> {
+        let Some(warn) = self.cert_expiry_warn else {
+            return Ok(());
+        };
+        let left = cert.expires_in();
+        if left >= i64::try_from(warn.as_secs()).unwrap_or(i64::MAX) {
+            return Ok(());
+        }
+        let when = if left < 0 {
+            format!("expired {} ago", fmt_span(left))
+        } else {
+            format!("expires in {}", fmt_span(left))
+        };
+        let whose = if cert.earliest_expiry_unix == cert.not_after_unix {
+            format!("certificate {}", cert.subject)
+        } else {
+            format!("a certificate in the chain of {}", cert.subject)
+        };
+        Err(ProbeError::new(
+            ErrorKind::Tls,
+            format!(
+                "{whose} {when}, within cert_expiry_warn={}",
+                humantime::format_duration(warn)
+            ),
+        ))
     }
 
     /// Whether the body must be kept for a content check.

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
+use crate::request::{self, Auth, MAX_HEADERS, MAX_REQUEST_BODY, Payload};
 use crate::result::Kind;
 
 /// One parsed target line.
@@ -81,8 +82,24 @@ pub struct HttpTarget {
     pub insecure: bool,
     /// Extra CA bundle (PEM) to trust (`ca=FILE`), path as written; relative paths are resolved by the caller.
     pub ca: Option<PathBuf>,
-    /// Redirects to follow (`redirects=N`, default 10, 0 = do not follow).
+    /// Redirects to follow (`redirects=N`, default 10, 0 = do not follow;
+    /// `no_follow` is `redirects=0`).
     pub max_redirects: u32,
+    /// The request method (`method=`): GET, or POST when a body is given
+    /// and no method is.
+    pub method: http::Method,
+    /// Extra request headers (`header="Name: value"`, repeatable), in the
+    /// order written. `Host` replaces the URL's host in the request (the
+    /// TLS server name stays the URL's).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The request body (`body="..."` or `body_file=FILE`), at most
+    /// [`MAX_REQUEST_BODY`] bytes.
+    pub body: Option<Payload>,
+    /// Credentials for the `Authorization` header (`auth_file=FILE`).
+    pub auth: Option<Auth>,
+    /// Fail the probe when a certificate the server sends expires within
+    /// this long (`cert_expiry_warn=14d`).
+    pub cert_expiry_warn: Option<Duration>,
 }
 
 /// How many redirects an HTTP target follows unless `redirects=` says
@@ -488,7 +505,7 @@ fn lex_option<'a>(cur: &mut Cursor<'a>) -> Result<RawOption<'a>, LineError> {
 
 /// The options a line may carry: name, whether only HTTP targets take it,
 /// and an example for error messages.
-const OPTIONS: [(&str, bool, &str); 7] = [
+const OPTIONS: [(&str, bool, &str); 14] = [
     ("expect", true, "expect=200-299,301"),
     ("contains", true, "contains=\"ok\""),
     ("matches", true, "matches=\"^ok$\""),
@@ -496,7 +513,24 @@ const OPTIONS: [(&str, bool, &str); 7] = [
     ("insecure", true, "insecure"),
     ("ca", true, "ca=certs/ca.pem"),
     ("redirects", true, "redirects=5"),
+    ("no_follow", true, "no_follow"),
+    ("method", true, "method=POST"),
+    ("header", true, "header=\"Host: a.example\""),
+    ("body", true, "body=\"{}\""),
+    ("body_file", true, "body_file=request.json"),
+    ("auth_file", true, "auth_file=secrets/token"),
+    ("cert_expiry_warn", true, "cert_expiry_warn=14d"),
 ];
+
+/// Options a line may give more than once.
+const REPEATABLE: [&str; 1] = ["header"];
+
+/// Flags that may stand alone (`insecure` is `insecure=true`).
+const FLAGS: [&str; 2] = ["insecure", "no_follow"];
+
+/// The longest `cert_expiry_warn=`: ten years is longer than any
+/// certificate is issued for, so a longer window could only be a typo.
+const MAX_CERT_WARN: Duration = Duration::from_secs(3650 * 86_400);
 
 /// Option values as they accumulate over a line.
 #[derive(Default)]
@@ -508,6 +542,13 @@ struct Options {
     insecure: bool,
     ca: Option<PathBuf>,
     redirects: Option<u32>,
+    /// Each value with the column of its option, for the checks across
+    /// options at the end of the line.
+    method: Option<(http::Method, usize)>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    body: Option<(Payload, usize)>,
+    auth: Option<(PathBuf, usize)>,
+    cert_expiry_warn: Option<(Duration, usize)>,
 }
 
 /// Parses one line; `Ok(None)` for a blank or comment-only line.
@@ -555,6 +596,9 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
         seen.push((raw.key, raw.col));
     }
 
+    if let Some(http) = &address.http {
+        check_request(&options, http)?;
+    }
     let http = address.http.map(|(uri, tls)| HttpTarget {
         uri,
         tls,
@@ -564,6 +608,16 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
         insecure: options.insecure,
         ca: options.ca,
         max_redirects: options.redirects.unwrap_or(DEFAULT_REDIRECTS),
+        method: match (options.method, &options.body) {
+            (Some((m, _)), _) => m,
+            // A body and no method: POST, as curl's -d does.
+            (None, Some(_)) => http::Method::POST,
+            (None, None) => http::Method::GET,
+        },
+        headers: options.headers,
+        body: options.body.map(|(b, _)| b),
+        auth: options.auth.map(|(p, _)| Auth::File(p)),
+        cert_expiry_warn: options.cert_expiry_warn.map(|(d, _)| d),
     });
     Ok(Some(Target {
         text: text.to_owned(),
@@ -593,20 +647,29 @@ fn apply_option(
             known.join(", ")
         ));
     };
-    if let Some((_, col)) = seen.iter().find(|(name, _)| *name == key) {
+    if let Some((_, col)) = seen
+        .iter()
+        .find(|(name, _)| *name == key && !REPEATABLE.contains(name))
+    {
         return Err(format!(
             "duplicate option `{key}` (first given at column {col})"
         ));
+    }
+    // Options that say the same thing two ways.
+    for (a, b) in [("redirects", "no_follow"), ("body", "body_file")] {
+        let other = if key == a { b } else if key == b { a } else { continue };
+        if let Some((_, col)) = seen.iter().find(|(name, _)| *name == other) {
+            return Err(format!(
+                "option `{key}` cannot be combined with `{other}` (given at column {col})"
+            ));
+        }
     }
     if http_only && kind != Kind::Http {
         return Err(format!("option `{key}` applies only to http(s) targets"));
     }
     let value = match (key, raw.value.as_deref()) {
-        // `insecure` alone is the flag; every other option needs a value.
-        ("insecure", None) => {
-            options.insecure = true;
-            return Ok(());
-        }
+        // A flag alone is `flag=true`; every other option needs a value.
+        (flag, None) if FLAGS.contains(&flag) => "true",
         (_, None | Some("")) => {
             return Err(format!("option `{key}` needs a value, like {example}"));
         }
@@ -620,18 +683,39 @@ fn apply_option(
             options.timeout =
                 Some(parse_duration(value).map_err(|e| format!("option `timeout`: {e}"))?);
         }
-        "insecure" => {
-            options.insecure = match value {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(format!(
-                        "option `insecure` takes true or false, not `{value}`"
-                    ));
-                }
-            };
+        "insecure" => options.insecure = boolean(key, value)?,
+        "no_follow" => {
+            if boolean(key, value)? {
+                options.redirects = Some(0);
+            }
         }
         "ca" => options.ca = Some(PathBuf::from(value)),
+        "method" => options.method = Some((request::parse_method(value)?, raw.col)),
+        "header" => {
+            if options.headers.len() == MAX_HEADERS {
+                return Err(format!(
+                    "more than {MAX_HEADERS} header= options on one target"
+                ));
+            }
+            options.headers.push(request::parse_header(value)?);
+        }
+        "body" => {
+            if value.len() > MAX_REQUEST_BODY {
+                return Err(format!(
+                    "body is {} bytes, more than the maximum of {} KiB (use body_file= for \
+                     anything long, still within the maximum)",
+                    value.len(),
+                    MAX_REQUEST_BODY / 1024
+                ));
+            }
+            let bytes: std::sync::Arc<[u8]> = value.as_bytes().into();
+            options.body = Some((Payload::Bytes(bytes), raw.col));
+        }
+        "body_file" => options.body = Some((Payload::File(PathBuf::from(value)), raw.col)),
+        "auth_file" => options.auth = Some((PathBuf::from(value), raw.col)),
+        "cert_expiry_warn" => {
+            options.cert_expiry_warn = Some((parse_cert_warn(value)?, raw.col));
+        }
         "redirects" => {
             let n = value
                 .parse::<u32>()
@@ -643,6 +727,68 @@ fn apply_option(
         // Every name in OPTIONS has an arm above; the lookup already
         // rejected anything else.
         _ => return Err(format!("unknown option `{key}`")),
+    }
+    Ok(())
+}
+
+/// A flag's value: `true` or `false`.
+fn boolean(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!(
+            "option `{key}` takes true or false, not `{value}`"
+        )),
+    }
+}
+
+/// `cert_expiry_warn=`: a duration in days, hours or minutes (`14d`,
+/// `36h`), longer than zero and at most [`MAX_CERT_WARN`]. Not
+/// [`parse_duration`], whose 24 h cap is for deadlines.
+fn parse_cert_warn(value: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| {
+        format!("option `cert_expiry_warn`: invalid duration `{value}`: {e} (examples: 14d, 36h)")
+    })?;
+    if d.is_zero() {
+        return Err("option `cert_expiry_warn` must be longer than zero".into());
+    }
+    if d > MAX_CERT_WARN {
+        return Err(format!(
+            "option `cert_expiry_warn`: `{value}` is longer than the maximum, 3650d"
+        ));
+    }
+    Ok(d)
+}
+
+/// The checks across one line's request options, once all are read.
+fn check_request(options: &Options, (uri, tls): &(http::Uri, bool)) -> Result<(), LineError> {
+    if let (Some((method, col)), Some(_)) = (&options.method, &options.body)
+        && !request::takes_body(method)
+    {
+        return Err(LineError {
+            column: *col,
+            message: format!(
+                "method={method} sends no body; a body needs method=POST, PUT or PATCH"
+            ),
+        });
+    }
+    if let Some((_, col)) = &options.auth
+        && uri.authority().is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err(LineError {
+            column: *col,
+            message: "auth_file= and a user:password@ in the URL both give credentials; keep \
+                      only auth_file="
+                .into(),
+        });
+    }
+    if let Some((_, col)) = &options.cert_expiry_warn
+        && !tls
+    {
+        return Err(LineError {
+            column: *col,
+            message: "option `cert_expiry_warn` applies only to https:// targets".into(),
+        });
     }
     Ok(())
 }
@@ -1184,7 +1330,8 @@ mod tests {
              icmp://, or host:port (tcp) and a bare host (icmp)\n\
              t.txt:3:1: port 0 is not allowed (ports are 1-65535)\n\
              t.txt:5:27: unknown option `nope`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects\n\
+             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             auth_file, cert_expiry_warn\n\
              t.txt:6:12: option `expect` applies only to http(s) targets\n\
              t.txt:7:1: port 99999 is out of range (ports are 1-65535)"
         );
@@ -1211,7 +1358,8 @@ mod tests {
         assert_eq!(
             err_line("icmp://h verbose"),
             "t.txt:1:10: unknown option `verbose`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects"
+             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             auth_file, cert_expiry_warn"
         );
         assert_eq!(
             err_line("h =2"),
@@ -1421,7 +1569,8 @@ mod tests {
         assert_eq!(
             err_line("https://h/ contains=é bogus"),
             "t.txt:1:23: unknown option `bogus`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects"
+             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             auth_file, cert_expiry_warn"
         );
     }
 

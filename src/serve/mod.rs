@@ -39,7 +39,7 @@ use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
 
-use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
+use crate::input::{ByteSize, Source, bad_lines, read_named, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
 use http::{Request, Response};
@@ -147,19 +147,19 @@ impl Loader {
         // any configured target.
         let mut cas = HashMap::new();
         let mut read = |p: &Path| -> io::Result<Vec<u8>> {
-            let bytes = read_ca(&self.base.join(p))?;
+            let bytes = read_named(&self.base.join(p))?;
             cas.insert(p.to_path_buf(), bytes.clone());
             Ok(bytes)
         };
         Plan::new(&self.source, all.clone(), options.clone(), &mut read)
-            .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
+            .map_err(|errors| format!("{errors}\nbad file(s) named by targets in {}", self.source))?;
         let mut cached = |p: &Path| {
             cas.get(p)
                 .cloned()
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         };
         let mut plan = Plan::new(&self.source, mine, options, &mut cached)
-            .map_err(|errors| format!("{errors}\nbad CA bundle(s) in {}", self.source))?;
+            .map_err(|errors| format!("{errors}\nbad file(s) named by targets in {}", self.source))?;
         let longest = (0..plan.len())
             .map(|i| plan.timeout(i))
             .max()

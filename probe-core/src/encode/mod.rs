@@ -182,6 +182,7 @@ pub(crate) mod tests {
             body_bytes: 2,
             body_truncated: false,
             tls_version: None,
+            certificate: None,
             final_url: Some("http://127.0.0.1:8080/ok/".into()),
         });
         results.push(ok);

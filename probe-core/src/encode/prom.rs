@@ -217,6 +217,49 @@ pub fn write_targets(out: &mut String, results: &[ProbeResult], labels: TargetLa
     }
     f.write_to(out);
 
+    // TLS: blackbox_exporter's names and meanings (see `crate::certs`).
+    let mut f = Family::new(
+        "probe_http_ssl",
+        "Whether the final HTTP request used TLS (1) or not (0).",
+    );
+    for (r, l) in http() {
+        let tls = r.http.as_ref().is_some_and(|h| h.tls_version.is_some());
+        f.sample(l, bool_value(tls));
+    }
+    f.write_to(out);
+
+    let cert = || http().filter_map(|(r, l)| Some((r.http.as_ref()?.certificate.as_ref()?, l)));
+    let mut f = Family::new(
+        "probe_ssl_earliest_cert_expiry",
+        "Earliest expiry among the certificates the server sent (leaf and chain as sent, verified or not), Unix seconds.",
+    );
+    for (c, l) in cert() {
+        f.sample(l, c.earliest_expiry_unix as f64);
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "Earliest expiry along the verified certificate chain, Unix seconds; absent when the chain was not verified.",
+    );
+    for (c, l) in cert() {
+        if let Some(t) = c.chain_expiry_unix {
+            f.sample(l, t as f64);
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "probe_tls_version_info",
+        "The TLS version the final connection negotiated, as a label; the value is always 1.",
+    );
+    for (r, l) in http() {
+        if let Some(v) = r.http.as_ref().and_then(|h| h.tls_version.as_deref()) {
+            f.sample(&l.with("version", &tls_version_label(v)), 1.0);
+        }
+    }
+    f.write_to(out);
+
     let mut f = Family::new(
         "probe_icmp_duration_seconds",
         "Time spent in each phase of the ICMP probe, in seconds (0 for a phase not reached).",
@@ -281,6 +324,15 @@ fn target_labels(results: &[ProbeResult]) -> Vec<Labels> {
             }
         })
         .collect()
+}
+
+/// `TLSv1.3` → `TLS 1.3`: blackbox_exporter's `version` label values, so
+/// its dashboards' queries match.
+fn tls_version_label(v: &str) -> String {
+    match v.strip_prefix("TLSv") {
+        Some(n) => format!("TLS {n}"),
+        None => v.to_string(),
+    }
 }
 
 /// One phase's milliseconds by its label name.
@@ -643,7 +695,47 @@ mod tests {
             }
         }
         assert_eq!(help, typed);
-        assert_eq!(help.len(), 18, "{help:?}");
+        // A family without samples is not written: of the TLS families,
+        // only probe_http_ssl (0 for plain http) is here.
+        assert_eq!(help.len(), 19, "{help:?}");
+    }
+
+    #[test]
+    fn tls_families_carry_blackbox_names_and_values() {
+        let mut report = sample_report();
+        let mut https = report.results[0].clone();
+        https.target = "https://127.0.0.1:8443/".into();
+        let h = https.http.as_mut().unwrap();
+        h.tls_version = Some("TLSv1.3".into());
+        h.certificate = Some(crate::certs::CertDetails {
+            subject: "CN=pulse fixture".into(),
+            issuer: "CN=pulse fixture test CA".into(),
+            serial: "01:02".into(),
+            not_before_unix: 1_700_000_000,
+            not_after_unix: 1_800_000_000,
+            earliest_expiry_unix: 1_750_000_000,
+            chain_expiry_unix: Some(1_760_000_000),
+            checked_at_unix: 1_710_000_000,
+        });
+        report.results.push(https);
+        let text = prom_text(&report);
+        let lines: HashSet<&str> = text.lines().collect();
+        const T: &str = r#"target="https://127.0.0.1:8443/",kind="http""#;
+        for want in [
+            format!("probe_http_ssl{{{T}}} 1"),
+            format!("probe_http_ssl{{{OK}}} 0"),
+            format!("probe_ssl_earliest_cert_expiry{{{T}}} 1750000000"),
+            format!("probe_ssl_last_chain_expiry_timestamp_seconds{{{T}}} 1760000000"),
+            format!(r#"probe_tls_version_info{{{T},version="TLS 1.3"}} 1"#),
+        ] {
+            assert!(lines.contains(want.as_str()), "missing {want}\n---\n{text}");
+        }
+        // Only a probe with certificates has the expiry series.
+        let expiry = text
+            .lines()
+            .filter(|l| l.starts_with("probe_ssl_earliest_cert_expiry{"))
+            .count();
+        assert_eq!(expiry, 1);
     }
 
     #[test]

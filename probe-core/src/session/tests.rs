@@ -564,6 +564,7 @@ fn http_200_with_content_length() {
             body_bytes: 5,
             body_truncated: false,
             tls_version: None,
+            certificate: None,
             final_url: None,
         }
     );
