@@ -121,7 +121,10 @@ fn build_plan(
     let mut read = |p: &Path| read_named(&base.join(p));
     Plan::new(source, targets, options, &mut read).map_err(|errors| {
         eprintln!("{errors}");
-        fail(EXIT_USAGE, "bad file(s) named by targets; nothing was probed")
+        fail(
+            EXIT_USAGE,
+            "bad file(s) named by targets; nothing was probed",
+        )
     })
 }
 

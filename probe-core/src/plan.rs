@@ -348,3 +348,73 @@ fn scan_ident() -> u16 {
     let mixed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
     (mixed ^ (mixed >> 16)) as u16
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::parse_targets;
+
+    fn plan_with(text: &str, files: &[(&str, Vec<u8>)]) -> Result<Plan, String> {
+        let targets = parse_targets("t.txt", text.as_bytes()).map_err(|e| e.to_string())?;
+        let mut read = |p: &Path| {
+            files
+                .iter()
+                .find(|(name, _)| Path::new(name) == p)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        };
+        Plan::new("t.txt", targets, Options::default(), &mut read).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn request_files_are_read_into_what_the_session_sends() {
+        let plan = plan_with(
+            "http://h/ body_file=req.json auth_file=token\n",
+            &[
+                ("req.json", b"{}".to_vec()),
+                ("token", b"bearer abc\n".to_vec()),
+            ],
+        )
+        .unwrap();
+        let h = plan.targets[0].http.as_ref().unwrap();
+        assert_eq!(h.body, Some(Payload::Bytes(Arc::from(&b"{}"[..]))));
+        match &h.auth {
+            Some(Auth::Header(v)) => {
+                assert_eq!(v.to_str().unwrap(), "Bearer abc");
+                assert!(v.is_sensitive());
+            }
+            other => panic!("auth not read: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_request_file_is_listed_with_its_line() {
+        let e = plan_with(
+            "http://h/ body_file=missing.json\nhttp://h/ body_file=big\nhttp://h/ auth_file=bad\n",
+            &[
+                ("big", vec![b'x'; MAX_REQUEST_BODY + 1]),
+                ("bad", b"hunter2\n".to_vec()),
+            ],
+        )
+        .err()
+        .expect("bad files");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!(
+                "t.txt:1:1: body_file=missing.json: {}",
+                io::Error::from(io::ErrorKind::NotFound)
+            )
+        );
+        assert_eq!(
+            lines[1],
+            "t.txt:2:1: body_file=big: 65537 bytes, more than the maximum of 64 KiB for a request body"
+        );
+        assert_eq!(
+            lines[2],
+            "t.txt:3:1: auth_file=bad has no credentials after the scheme; its first line must be \
+             `basic USER:PASSWORD` or `bearer TOKEN`"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

@@ -45,13 +45,22 @@ pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
 /// (one connection per probe, `Connection: close`, the body's length) and
 /// credentials belong in `auth_file=`.
 const OWNED_HEADERS: [(&str, &str); 7] = [
-    ("connection", "pulse opens one connection per probe and sends `Connection: close`"),
+    (
+        "connection",
+        "pulse opens one connection per probe and sends `Connection: close`",
+    ),
     ("content-length", "pulse sets it from the body"),
-    ("transfer-encoding", "pulse sends the body with a Content-Length"),
+    (
+        "transfer-encoding",
+        "pulse sends the body with a Content-Length",
+    ),
     ("te", "pulse reads one response per connection"),
     ("upgrade", "pulse speaks HTTP/1.1 only"),
     ("trailer", "pulse sends no trailers"),
-    ("authorization", "put credentials in a file and name it with auth_file=, so they stay out of the targets file"),
+    (
+        "authorization",
+        "put credentials in a file and name it with auth_file=, so they stay out of the targets file",
+    ),
 ];
 
 /// Bytes a target sends that may come from a file: as written until the
@@ -88,6 +97,70 @@ impl fmt::Debug for Auth {
         match self {
             Auth::File(p) => write!(f, "File({})", p.display()),
             Auth::Header(_) => f.write_str("Header(<redacted>)"),
+        }
+    }
+}
+
+/// What one hop of a target's exchange sends besides its URI: the method,
+/// the extra headers, the `Authorization` value and the body. The session
+/// and every native stack build their requests from it and apply
+/// [`RequestParts::follow`] on a redirect, so all of them send the same.
+#[derive(Debug, Clone)]
+pub struct RequestParts {
+    /// The method of this hop.
+    pub method: Method,
+    /// The target's `header=` options, in order.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The `Authorization` value from `auth_file=` (sensitive).
+    pub authorization: Option<HeaderValue>,
+    /// The body of this hop (empty for none).
+    pub body: Arc<[u8]>,
+}
+
+impl RequestParts {
+    /// The first hop's parts for `h`. Fails when a file the target names
+    /// was not read (a target that did not go through
+    /// [`crate::plan::Plan::new`]); the message names the option.
+    pub fn of(h: &crate::target::HttpTarget) -> Result<RequestParts, String> {
+        let body = match &h.body {
+            None => Arc::from(&[][..]),
+            Some(Payload::Bytes(b)) => b.clone(),
+            Some(Payload::File(p)) => {
+                return Err(format!("body_file={} was not read", p.display()));
+            }
+        };
+        let authorization = match &h.auth {
+            None => None,
+            Some(Auth::Header(v)) => Some(v.clone()),
+            Some(Auth::File(p)) => return Err(format!("auth_file={} was not read", p.display())),
+        };
+        Ok(RequestParts {
+            method: h.method.clone(),
+            headers: h.headers.clone(),
+            authorization,
+            body,
+        })
+    }
+
+    /// Whether this hop sends a `Content-Length` (and its body): the
+    /// methods that carry one, even when it is empty.
+    pub fn sends_body(&self) -> bool {
+        takes_body(&self.method)
+    }
+
+    /// Adjust for following a `status` redirect, as browsers, curl, reqwest
+    /// and ureq do: 303 turns any method but HEAD into a GET without a
+    /// body; 301 and 302 do so for POST (the historical behaviour RFC 9110
+    /// §15.4.2 allows); 307 and 308 repeat the request as it was.
+    pub fn follow(&mut self, status: u16) {
+        let to_get = match status {
+            303 => self.method != Method::HEAD,
+            301 | 302 => self.method == Method::POST,
+            _ => false,
+        };
+        if to_get {
+            self.method = Method::GET;
+            self.body = Arc::from(&[][..]);
         }
     }
 }
@@ -199,8 +272,7 @@ pub fn parse_auth_file(bytes: &[u8]) -> Result<HeaderValue, String> {
 
 /// Standard base64 with padding (RFC 4648 §4), for Basic credentials.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -231,7 +303,11 @@ mod tests {
             parse_method("post").unwrap_err(),
             "method `post` must be written in upper case: method=POST"
         );
-        assert!(parse_method("BREW").unwrap_err().starts_with("unknown method `BREW`; one of GET"));
+        assert!(
+            parse_method("BREW")
+                .unwrap_err()
+                .starts_with("unknown method `BREW`; one of GET")
+        );
         assert!(parse_method("CONNECT").is_err());
     }
 
@@ -239,7 +315,10 @@ mod tests {
     fn headers_parse_and_owned_ones_are_refused() {
         let (n, v) = parse_header("Host:  a.example ").unwrap();
         assert_eq!((n.as_str(), v.to_str().unwrap()), ("host", "a.example"));
-        assert!(parse_header("X-Empty:").is_ok(), "an empty value is a value");
+        assert!(
+            parse_header("X-Empty:").is_ok(),
+            "an empty value is a value"
+        );
         assert!(
             parse_header("Content-Length: 5")
                 .unwrap_err()
@@ -248,8 +327,16 @@ mod tests {
         let auth = parse_header("Authorization: Bearer s3cret").unwrap_err();
         assert!(auth.contains("auth_file="), "{auth}");
         assert!(!auth.contains("s3cret"), "{auth}");
-        assert!(parse_header("no colon").unwrap_err().contains("needs a colon"));
-        assert!(parse_header("bad name: x").unwrap_err().contains("invalid header name"));
+        assert!(
+            parse_header("no colon")
+                .unwrap_err()
+                .contains("needs a colon")
+        );
+        assert!(
+            parse_header("bad name: x")
+                .unwrap_err()
+                .contains("invalid header name")
+        );
         let control = parse_header("X-A: a\u{1}b").unwrap_err();
         assert!(!control.contains('\u{1}'), "{control}");
         assert!(parse_header(&format!("X-Big: {}", "a".repeat(5000))).is_err());
@@ -258,15 +345,28 @@ mod tests {
     #[test]
     fn auth_files_give_sensitive_headers_and_quote_nothing() {
         let basic = parse_auth_file(b"\n  basic Aladdin:open sesame\n").unwrap();
-        assert_eq!(basic.to_str().unwrap(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            basic.to_str().unwrap(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert!(basic.is_sensitive());
         let bearer = parse_auth_file(b"Bearer abc.def").unwrap();
         assert_eq!(bearer.to_str().unwrap(), "Bearer abc.def");
-        for bad in [&b""[..], b"token-only", b"digest x", b"basic nocolon", b"\xff\xfe"] {
+        for bad in [
+            &b""[..],
+            b"token-only",
+            b"digest x",
+            b"basic nocolon",
+            b"\xff\xfe",
+        ] {
             let e = parse_auth_file(bad).unwrap_err();
             assert!(!e.contains("nocolon") && !e.contains("token-only"), "{e}");
         }
-        assert!(parse_auth_file(&vec![b'a'; 5000]).unwrap_err().contains("maximum"));
+        assert!(
+            parse_auth_file(&vec![b'a'; 5000])
+                .unwrap_err()
+                .contains("maximum")
+        );
     }
 
     #[test]
@@ -282,6 +382,38 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), out);
         }
+    }
+
+    #[test]
+    fn redirects_turn_posts_into_gets_as_clients_do() {
+        let mut parts = RequestParts {
+            method: Method::POST,
+            headers: Vec::new(),
+            authorization: None,
+            body: Arc::from(&b"x"[..]),
+        };
+        let mut kept = parts.clone();
+        kept.follow(307);
+        assert_eq!((kept.method, &kept.body[..]), (Method::POST, &b"x"[..]));
+        parts.follow(302);
+        assert_eq!(
+            (parts.method.clone(), &parts.body[..]),
+            (Method::GET, &b""[..])
+        );
+        let mut put = RequestParts {
+            method: Method::PUT,
+            ..parts.clone()
+        };
+        put.follow(301);
+        assert_eq!(put.method, Method::PUT, "301/302 change only POST");
+        put.follow(303);
+        assert_eq!(put.method, Method::GET);
+        let mut head = RequestParts {
+            method: Method::HEAD,
+            ..parts
+        };
+        head.follow(303);
+        assert_eq!(head.method, Method::HEAD);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::certs::{CertDetails, fmt_span};
 use crate::percent::encode_url;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
-use crate::request::{Auth, Payload};
+use crate::request::RequestParts;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
 use crate::target::{HttpTarget, StatusSet, Target};
 
@@ -162,8 +162,9 @@ struct HttpExchange {
     keep_body: bool,
     redirects: u32,
     /// What the request carries beyond the URI (method, headers, body,
-    /// credentials); the method and body change on a 301/302/303.
-    request: RequestParts,
+    /// credentials); the method and body change on a 301/302/303. An
+    /// error when a file the target names was not read.
+    request: Result<RequestParts, String>,
     /// TLS state of the current connection (https only).
     tls: Option<Box<ClientConnection>>,
     handshake_done: bool,
@@ -183,35 +184,6 @@ struct HttpExchange {
     /// The certificates of the current connection, as the handshake saw
     /// them (https only; kept when verification failed).
     cert: Option<CertDetails>,
-}
-
-/// The parts of a target's request that are not its URI.
-struct RequestParts {
-    method: http::Method,
-    headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    /// The body bytes; a `body_file=` the plan did not read (a session
-    /// made without a plan) fails the probe when the request is built.
-    body: Option<Payload>,
-    /// The `Authorization` value, read from `auth_file=` by the plan.
-    auth: Option<Auth>,
-}
-
-impl RequestParts {
-    /// Adjust for following a `status` redirect, as browsers, curl and the
-    /// native clients do: 303 turns any method but HEAD into a GET without
-    /// a body; 301 and 302 do so for POST (the historical behaviour RFC 9110
-    /// §15.4.2 allows); 307 and 308 repeat the request as it was.
-    fn follow(&mut self, status: u16) {
-        let to_get = match status {
-            303 => self.method != http::Method::HEAD,
-            301 | 302 => self.method == http::Method::POST,
-            _ => false,
-        };
-        if to_get {
-            self.method = http::Method::GET;
-            self.body = None;
-        }
-    }
 }
 
 enum CallState {
@@ -263,12 +235,7 @@ impl Session {
                 body_cap,
                 keep_body,
                 redirects: 0,
-                request: RequestParts {
-                    method: h.method.clone(),
-                    headers: h.headers.clone(),
-                    body: h.body.clone(),
-                    auth: h.auth.clone(),
-                },
+                request: RequestParts::of(h),
                 tls: None,
                 handshake_done: false,
                 call: CallState::Idle,
@@ -736,14 +703,8 @@ impl HttpExchange {
     /// unless the target's `header=` asks: the body checks read what the
     /// server sends, and pulse decompresses nothing.
     fn build_request(&mut self) -> Result<Vec<u8>, String> {
-        let parts = &self.request;
-        let body: &[u8] = match &parts.body {
-            None => &[],
-            Some(Payload::Bytes(b)) => b,
-            Some(Payload::File(p)) => {
-                return Err(format!("body_file={} was not read", p.display()));
-            }
-        };
+        let parts = self.request.as_ref().map_err(Clone::clone)?;
+        let body = &parts.body[..];
         let mut req = http::Request::builder()
             .method(parts.method.clone())
             .uri(self.uri.clone())
@@ -759,17 +720,14 @@ impl HttpExchange {
             for (name, value) in &parts.headers {
                 headers.append(name.clone(), value.clone());
             }
-            match &parts.auth {
-                Some(Auth::Header(v)) => {
-                    headers.insert(http::header::AUTHORIZATION, v.clone());
-                }
-                Some(Auth::File(p)) => {
-                    return Err(format!("auth_file={} was not read", p.display()));
-                }
-                None => {}
+            if let Some(v) = &parts.authorization {
+                headers.insert(http::header::AUTHORIZATION, v.clone());
             }
-            if crate::request::takes_body(&parts.method) {
-                headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+            if parts.sends_body() {
+                headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(body.len()),
+                );
             }
         }
         let req = req.body(()).map_err(|e| e.to_string())?;
@@ -981,7 +939,9 @@ impl HttpExchange {
                                             ))
                                         }
                                         Some(uri) => {
-                                            self.request.follow(status);
+                                            if let Ok(parts) = self.request.as_mut() {
+                                                parts.follow(status);
+                                            }
                                             Fed::Redirect(uri)
                                         }
                                         None => Fed::Failed(ProbeError::new(

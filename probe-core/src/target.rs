@@ -657,7 +657,13 @@ fn apply_option(
     }
     // Options that say the same thing two ways.
     for (a, b) in [("redirects", "no_follow"), ("body", "body_file")] {
-        let other = if key == a { b } else if key == b { a } else { continue };
+        let other = if key == a {
+            b
+        } else if key == b {
+            a
+        } else {
+            continue;
+        };
         if let Some((_, col)) = seen.iter().find(|(name, _)| *name == other) {
             return Err(format!(
                 "option `{key}` cannot be combined with `{other}` (given at column {col})"
@@ -736,9 +742,7 @@ fn boolean(key: &str, value: &str) -> Result<bool, String> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!(
-            "option `{key}` takes true or false, not `{value}`"
-        )),
+        _ => Err(format!("option `{key}` takes true or false, not `{value}`")),
     }
 }
 
@@ -1231,6 +1235,113 @@ mod tests {
         assert!(h.insecure);
         assert_eq!(h.ca, Some(PathBuf::from("certs/my ca.pem")));
         assert_eq!(h.max_redirects, 0);
+    }
+
+    #[test]
+    fn request_options() {
+        let t = one(
+            r#"https://h/api method=PUT header="Host: a.example" header="X-A: 1" body_file=req.json auth_file="secrets/token" cert_expiry_warn=14d no_follow"#,
+        );
+        let h = http(&t);
+        assert_eq!(h.method, http::Method::PUT);
+        let headers: Vec<(&str, &str)> = h
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(headers, [("host", "a.example"), ("x-a", "1")]);
+        assert_eq!(h.body, Some(Payload::File(PathBuf::from("req.json"))));
+        assert_eq!(h.auth, Some(Auth::File(PathBuf::from("secrets/token"))));
+        assert_eq!(h.cert_expiry_warn, Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(h.max_redirects, 0, "no_follow is redirects=0");
+        let plain = one("http://h/");
+        assert_eq!(http(&plain).method, http::Method::GET);
+        assert!(http(&plain).headers.is_empty());
+        assert_eq!(http(&one("http://h/ body=x")).method, http::Method::POST);
+        assert_eq!(
+            http(&one("http://h/ no_follow=false")).max_redirects,
+            DEFAULT_REDIRECTS
+        );
+    }
+
+    #[test]
+    fn bad_request_options_point_at_the_option() {
+        for (line, message) in [
+            (
+                "http://h/ method=BREW",
+                "t.txt:1:11: unknown method `BREW`; one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+            ),
+            (
+                "http://h/ method=get",
+                "t.txt:1:11: method `get` must be written in upper case: method=GET",
+            ),
+            (
+                "http://h/ header=X-No-Colon",
+                "t.txt:1:11: header `X-No-Colon` needs a colon between name and value, like header=\"X-Probe: pulse\"",
+            ),
+            (
+                r#"http://h/ header="Bad Name: x""#,
+                "t.txt:1:11: invalid header name `Bad Name` (letters, digits and !#$%&'*+-.^_`|~ only)",
+            ),
+            (
+                r#"http://h/ header="Content-Length: 3""#,
+                "t.txt:1:11: header `Content-Length` cannot be set: pulse sets it from the body",
+            ),
+            (
+                "http://h/ method=GET body=x",
+                "t.txt:1:11: method=GET sends no body; a body needs method=POST, PUT or PATCH",
+            ),
+            (
+                "http://h/ body=x method=HEAD",
+                "t.txt:1:18: method=HEAD sends no body; a body needs method=POST, PUT or PATCH",
+            ),
+            (
+                "http://h/ body=x body_file=f",
+                "t.txt:1:18: option `body_file` cannot be combined with `body` (given at column 11)",
+            ),
+            (
+                "http://h/ redirects=2 no_follow",
+                "t.txt:1:23: option `no_follow` cannot be combined with `redirects` (given at column 11)",
+            ),
+            (
+                "http://u:p@h/ auth_file=f",
+                "t.txt:1:15: auth_file= and a user:password@ in the URL both give credentials; keep only auth_file=",
+            ),
+            (
+                "http://h/ cert_expiry_warn=14d",
+                "t.txt:1:11: option `cert_expiry_warn` applies only to https:// targets",
+            ),
+            (
+                "https://h/ cert_expiry_warn=0d",
+                "t.txt:1:12: option `cert_expiry_warn` must be longer than zero",
+            ),
+            (
+                "https://h/ cert_expiry_warn=4000d",
+                "t.txt:1:12: option `cert_expiry_warn`: `4000d` is longer than the maximum, 3650d",
+            ),
+            (
+                "tcp://h:1 method=POST",
+                "t.txt:1:11: option `method` applies only to http(s) targets",
+            ),
+            (
+                "icmp://h body=x",
+                "t.txt:1:10: option `body` applies only to http(s) targets",
+            ),
+            (
+                "http://h/ no_follow=yes",
+                "t.txt:1:11: option `no_follow` takes true or false, not `yes`",
+            ),
+        ] {
+            assert_eq!(err_line(line), message, "{line}");
+        }
+        assert!(
+            err_line("https://h/ cert_expiry_warn=soon")
+                .starts_with("t.txt:1:12: option `cert_expiry_warn`: invalid duration `soon`")
+        );
+        let big = format!("http://h/ body={}", "x".repeat(MAX_REQUEST_BODY + 1));
+        assert!(err_line(&big).contains("more than the maximum of 64 KiB"));
+        let many = format!("http://h/{}", " header=\"X-A: 1\"".repeat(MAX_HEADERS + 1));
+        assert!(err_line(&many).ends_with("more than 32 header= options on one target"));
     }
 
     #[test]

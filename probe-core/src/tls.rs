@@ -71,7 +71,10 @@ pub fn verified() -> Arc<ClientConfig> {
 /// `with_root_certificates` would) and records what it saw. `root_certs`
 /// holds the DER of the roots whose certificate we have (a `ca=` bundle),
 /// by subject, so a verified chain that ends there includes the root.
-fn verifying(roots: RootCertStore, root_certs: HashMap<Vec<u8>, CertificateDer<'static>>) -> Arc<ClientConfig> {
+fn verifying(
+    roots: RootCertStore,
+    root_certs: HashMap<Vec<u8>, CertificateDer<'static>>,
+) -> Arc<ClientConfig> {
     let roots = Arc::new(roots);
     let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
         .build()

@@ -151,15 +151,17 @@ impl Loader {
             cas.insert(p.to_path_buf(), bytes.clone());
             Ok(bytes)
         };
-        Plan::new(&self.source, all.clone(), options.clone(), &mut read)
-            .map_err(|errors| format!("{errors}\nbad file(s) named by targets in {}", self.source))?;
+        Plan::new(&self.source, all.clone(), options.clone(), &mut read).map_err(|errors| {
+            format!("{errors}\nbad file(s) named by targets in {}", self.source)
+        })?;
         let mut cached = |p: &Path| {
             cas.get(p)
                 .cloned()
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         };
-        let mut plan = Plan::new(&self.source, mine, options, &mut cached)
-            .map_err(|errors| format!("{errors}\nbad file(s) named by targets in {}", self.source))?;
+        let mut plan = Plan::new(&self.source, mine, options, &mut cached).map_err(|errors| {
+            format!("{errors}\nbad file(s) named by targets in {}", self.source)
+        })?;
         let longest = (0..plan.len())
             .map(|i| plan.timeout(i))
             .max()

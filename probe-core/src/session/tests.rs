@@ -2455,3 +2455,6 @@ fn https_to_http_redirect_clears_the_tls_version() {
 
 // Property tests of the same sessions, fed hostile byte streams.
 mod proptests;
+// What a target sends (method, headers, body, credentials) and the
+// certificate facts a handshake leaves in the result.
+mod request;
