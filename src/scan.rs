@@ -117,7 +117,32 @@ fn build_plan(
             .collect::<BTreeSet<_>>(),
         ..Options::default()
     };
-    // `ca=FILE` is relative to the targets file, like an include.
+    // The native clients hand over no certificates (pulse_core::native),
+    // so a target that must check them cannot run there: refused, never
+    // silently passed.
+    if cli.stack.stack() == pulse_core::native::Stack::Native {
+        let refused: Vec<String> = targets
+            .iter()
+            .filter(|t| {
+                t.http
+                    .as_ref()
+                    .is_some_and(|h| h.cert_expiry_warn.is_some())
+            })
+            .map(|t| {
+                format!(
+                    "{source}:{}: cert_expiry_warn= needs the certificate facts the core stack \
+                     reports and no native client hands over; run it with --stack core",
+                    t.line
+                )
+            })
+            .collect();
+        if !refused.is_empty() {
+            eprintln!("{}", refused.join("\n"));
+            return Err(fail(EXIT_USAGE, "nothing was probed"));
+        }
+    }
+    // Files a target names (`ca=`, `body_file=`, `auth_file=`) are
+    // relative to the targets file, like an include.
     let mut read = |p: &Path| read_named(&base.join(p));
     Plan::new(source, targets, options, &mut read).map_err(|errors| {
         eprintln!("{errors}");

@@ -1130,7 +1130,7 @@ impl Checks {
             ErrorKind::Tls,
             format!(
                 "{whose} {when}, within cert_expiry_warn={}",
-                humantime::format_duration(warn)
+                fmt_window(warn)
             ),
         ))
     }
@@ -1321,6 +1321,19 @@ pub fn classify_io(e: &io::Error) -> (ErrorKind, String) {
         _ => ErrorKind::Io,
     };
     (kind, e.to_string())
+}
+
+/// A `cert_expiry_warn=` window as it is usually written: `14d`, `36h`,
+/// `90m` when whole, humantime's words otherwise.
+fn fmt_window(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if d.subsec_nanos() != 0 => humantime::format_duration(d).to_string(),
+        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }
 
 /// A duration the way people write it: `5s`, `250ms`, `1.5s`.

@@ -53,6 +53,12 @@ fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
 fn finish(mut config: ClientConfig) -> Arc<ClientConfig> {
     // We speak HTTP/1.1 only; say so, so an h2-only server fails clearly.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Every probe does a full handshake, as a new client would (and as
+    // blackbox_exporter does: Go keeps no session cache unless asked). A
+    // resumed session sends no certificate, so a probe would report no
+    // expiry and could not check `cert_expiry_warn=`; and it would time a
+    // shorter handshake than a first visitor gets.
+    config.resumption = rustls::client::Resumption::disabled();
     Arc::new(config)
 }
 

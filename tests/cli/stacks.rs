@@ -88,3 +88,35 @@ fn native_is_refused_where_it_would_differ_silently() {
     }
     assert_eq!(http.stats().requests, 0, "nothing was probed");
 }
+
+/// A native client hands over no certificates, so a target that must
+/// check its certificate's expiry is refused on the native stacks, with
+/// its line and the way out.
+#[test]
+fn native_refuses_cert_expiry_warn_by_line() {
+    let (https, _) = HttpFixture::start_tls();
+    let f = targets_file(&[
+        format!("{} insecure", https.url("/ok")),
+        format!("{} insecure cert_expiry_warn=14d", https.url("/ok")),
+    ]);
+    let path = f.path().to_str().unwrap();
+    let out = run(&[
+        "--runtime",
+        "threads",
+        "--stack",
+        "native",
+        "scan",
+        "-t",
+        path,
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{path}:2: cert_expiry_warn= needs the certificate facts the core stack reports"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--stack core"));
+    assert_eq!(https.stats().requests, 0, "nothing was probed");
+}

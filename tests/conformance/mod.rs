@@ -28,6 +28,11 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn certificate_expiry_is_reported_and_checked() {
+            suite::certificate_expiry(RUN);
+        }
+
+        #[test]
         fn spread_starts_are_not_early() {
             spread::starts_are_spread(RUN);
         }

@@ -59,7 +59,7 @@ fn the_tables_with_listed_differences(model: suite::RunFn, differences: &[Differ
     let silent = SilentTcp::start();
     let tls_stall = SilentTcp::greeting(SilentTcp::TLS_STALL);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    suite::fixture_files(dir.path(), &tls);
     let mut cases = fixture_cases(&http, &https, &blackhole, &silent);
     cases.extend(
         hostile_cases(&http, &tls_stall)

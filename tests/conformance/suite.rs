@@ -99,7 +99,54 @@ pub(crate) fn fixture_cases(
             format!("{} insecure", https.url("/reset")),
             Some(ErrorKind::Reset),
         ),
+        // Request options: /echo answers with the request as received.
+        (
+            format!(
+                r#"{} method=POST header="X-Probe: yes" body=ping matches="(?is)^POST /echo HTTP/1\.1\r\n(?:.*\r\n)?(?:x-probe: yes\r\n(?:.*\r\n)?content-length: 4|content-length: 4\r\n(?:.*\r\n)?x-probe: yes)\r\n(?:.*\r\n)?\r\nping$""#,
+                u("/echo")
+            ),
+            None,
+        ),
+        (format!("{} method=HEAD", u("/echo")), None),
+        (
+            format!(r#"{} matches="(?i)accept-encoding""#, u("/echo")),
+            Some(ErrorKind::Body),
+        ),
+        (
+            format!(
+                r#"{} header="Accept-Encoding: identity" header="Host: probe.example" matches="(?is)accept-encoding: identity.*host: probe\.example|host: probe\.example.*accept-encoding: identity""#,
+                u("/echo")
+            ),
+            None,
+        ),
+        (
+            format!(
+                r#"{} auth_file=token.txt matches="(?i)\r\nauthorization: bearer t0ken\r\n""#,
+                u("/echo")
+            ),
+            None,
+        ),
+        // A 302 turns the POST into a GET without its body.
+        (
+            format!(
+                r#"{} body=gone matches="^GET /echo HTTP/1\.1\r\n(?s:.*)\r\n\r\n$""#,
+                u("/location/%2Fecho")
+            ),
+            None,
+        ),
+        (
+            format!("{} no_follow", u("/redirect/1")),
+            Some(ErrorKind::Status),
+        ),
     ]
+}
+
+/// The files the fixture table's targets name, written into `dir`: the
+/// HTTPS fixture's CA bundle (`ca=ca.pem`) and a bearer token
+/// (`auth_file=token.txt`).
+pub(crate) fn fixture_files(dir: &std::path::Path, tls: &pulse_fixtures::TlsMaterial) {
+    std::fs::write(dir.join("ca.pem"), &tls.ca_pem).unwrap();
+    std::fs::write(dir.join("token.txt"), "bearer t0ken\n").unwrap();
 }
 
 pub fn fixture_behaviours(model: RunFn) {
@@ -108,7 +155,7 @@ pub fn fixture_behaviours(model: RunFn) {
     let blackhole = Blackhole::start();
     let silent = SilentTcp::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    fixture_files(dir.path(), &tls);
     let cases = fixture_cases(&http, &https, &blackhole, &silent);
     let lines: Vec<String> = cases.iter().map(|c| c.0.clone()).collect();
     let p = plan(&lines, options(8, Duration::from_secs(5)), Some(dir.path()));
@@ -124,6 +171,98 @@ pub fn fixture_behaviours(model: RunFn) {
     assert_eq!(report.summary.targets, cases.len());
     assert!(!report.summary.interrupted);
     assert!(report.runtime_threads >= 1);
+}
+
+/// Certificate facts and `cert_expiry_warn=` against a leaf that expires in
+/// three days and one that expired yesterday: the expiry is reported
+/// whether or not the chain verified, and a certificate inside its window
+/// fails as `tls`, saying when it expires.
+pub fn certificate_expiry(model: RunFn) {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    };
+    let (soon, soon_tls) = HttpFixture::start_tls_valid(now - DAY, now + 3 * DAY);
+    let (expired, expired_tls) = HttpFixture::start_tls_valid(now - 30 * DAY, now - DAY);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("soon.pem"), &soon_tls.ca_pem).unwrap();
+    std::fs::write(dir.path().join("expired.pem"), &expired_tls.ca_pem).unwrap();
+    let cases: Vec<(String, Option<ErrorKind>)> = vec![
+        (format!("{} ca=soon.pem", soon.url("/ok")), None),
+        (
+            format!("{} ca=soon.pem cert_expiry_warn=14d", soon.url("/ok")),
+            Some(ErrorKind::Tls),
+        ),
+        (
+            format!("{} ca=soon.pem cert_expiry_warn=2d", soon.url("/ok")),
+            None,
+        ),
+        (
+            format!("{} ca=expired.pem", expired.url("/ok")),
+            Some(ErrorKind::Tls),
+        ),
+        (format!("{} insecure", expired.url("/ok")), None),
+        (
+            format!("{} insecure cert_expiry_warn=1h", expired.url("/ok")),
+            Some(ErrorKind::Tls),
+        ),
+    ];
+    let lines: Vec<String> = cases.iter().map(|c| c.0.clone()).collect();
+    let p = plan(&lines, options(4, Duration::from_secs(5)), Some(dir.path()));
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    for ((line, expect), r) in cases.iter().zip(&results) {
+        assert_eq!(kind(r), *expect, "{line}: {:?}", r.error);
+    }
+    let cert = |i: usize| {
+        results[i]
+            .http
+            .as_ref()
+            .and_then(|h| h.certificate.clone())
+            .unwrap_or_else(|| panic!("{}: no certificate facts", lines[i]))
+    };
+    // X.509 times are whole seconds; rcgen writes the ones it is given.
+    let near = |a: i64, b: i64| (a - b).abs() <= 2;
+    let c = cert(0);
+    assert!(near(c.earliest_expiry_unix, unix(now + 3 * DAY)), "{c:?}");
+    assert_eq!(c.subject, "CN=pulse fixture");
+    assert_eq!(c.issuer, "CN=pulse fixture test CA");
+    assert_eq!(
+        c.chain_expiry_unix,
+        Some(c.earliest_expiry_unix),
+        "the verified chain ends at the bundle's CA, which outlives the leaf"
+    );
+    let warn = &results[1].error.as_ref().unwrap().message;
+    // Three days less the moments since the fixture started, in whole
+    // seconds on both sides: 3d 0h or 2d 23h.
+    assert!(
+        ["expires in 3d 0h,", "expires in 2d 23h,"]
+            .iter()
+            .any(|w| warn.starts_with(&format!(
+                "certificate CN=pulse fixture {w} within cert_expiry_warn=14d"
+            ))),
+        "{warn}"
+    );
+    // An expired leaf fails verification, and still shows its expiry.
+    let c = cert(3);
+    assert!(near(c.earliest_expiry_unix, unix(now - DAY)), "{c:?}");
+    assert_eq!(c.chain_expiry_unix, None, "not verified");
+    assert!(
+        results[3]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("expired")
+    );
+    assert_eq!(cert(4).chain_expiry_unix, None, "insecure verifies nothing");
+    let gone = &results[5].error.as_ref().unwrap().message;
+    assert!(
+        gone.starts_with(
+            "certificate CN=pulse fixture expired 1d 0h ago, within cert_expiry_warn=1h"
+        ),
+        "{gone}"
+    );
 }
 
 pub fn absolute_deadline(model: RunFn) {

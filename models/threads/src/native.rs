@@ -32,6 +32,7 @@ use std::time::Instant;
 use pulse_core::native::{Response, chain_message, http_outcome, kind_in_chain, timed_out};
 use pulse_core::plan::Plan;
 use pulse_core::redact::redact_password;
+use pulse_core::request::RequestParts;
 use pulse_core::result::{ErrorKind, Kind, Outcome};
 use pulse_core::session::{Checks, USER_AGENT, classify_io, is_redirect, join_location};
 use pulse_core::target::HttpTarget;
@@ -139,8 +140,50 @@ enum Failure {
     Failed(ErrorKind, String),
 }
 
-/// One GET per hop until a response that is not a followed redirect, then
-/// its body up to the cap; every call gets what is left of `deadline`.
+/// One request of the exchange: the hop's method, the target's headers
+/// and credentials, `Connection: close`, and the body for the methods that
+/// carry one, within `left` of the probe's deadline.
+fn send(
+    agent: &ureq::Agent,
+    uri: &ureq::http::Uri,
+    parts: &RequestParts,
+    left: std::time::Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let mut builder = ureq::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri.clone())
+        .header("connection", "close");
+    if let Some(headers) = builder.headers_mut() {
+        for (name, _) in &parts.headers {
+            headers.remove(name);
+        }
+        for (name, value) in &parts.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Some(v) = &parts.authorization {
+            headers.insert(ureq::http::header::AUTHORIZATION, v.clone());
+        }
+    }
+    fn run<S: ureq::AsSendBody>(
+        agent: &ureq::Agent,
+        request: ureq::http::Request<S>,
+        left: std::time::Duration,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let request = agent
+            .configure_request(request)
+            .timeout_global(Some(left))
+            .build();
+        agent.run(request)
+    }
+    if parts.sends_body() {
+        run(agent, builder.body(&parts.body[..])?, left)
+    } else {
+        run(agent, builder.body(())?, left)
+    }
+}
+
+/// One request per hop until a response that is not a followed redirect,
+/// then its body up to the cap; every call gets what is left of `deadline`.
 fn exchange(
     agent: &ureq::Agent,
     h: &HttpTarget,
@@ -148,6 +191,12 @@ fn exchange(
     body_cap: usize,
 ) -> Result<(Response, Option<String>), Failure> {
     let checks = Checks::of(h);
+    let mut parts = RequestParts::of(h).map_err(|e| {
+        Failure::Failed(
+            ErrorKind::Protocol,
+            format!("cannot build the request: {e}"),
+        )
+    })?;
     let mut uri = h.uri.clone();
     let mut redirects = 0;
     loop {
@@ -155,14 +204,7 @@ fn exchange(
         if left.is_zero() {
             return Err(Failure::Timeout);
         }
-        let response = agent
-            .get(uri.to_string())
-            .header("connection", "close")
-            .config()
-            .timeout_global(Some(left))
-            .build()
-            .call()
-            .map_err(|e| from_ureq(&e))?;
+        let response = send(agent, &uri, &parts, left).map_err(|e| from_ureq(&e))?;
         let status = response.status().as_u16();
         if is_redirect(status) && redirects < checks.max_redirects {
             let location = response
@@ -180,6 +222,7 @@ fn exchange(
                     )
                 })?;
                 redirects += 1;
+                parts.follow(status);
                 continue;
             }
         }

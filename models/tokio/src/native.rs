@@ -30,6 +30,7 @@ use pulse_core::model::SetupError;
 use pulse_core::native::{Response, chain_message, http_outcome, kind_in_chain, timed_out};
 use pulse_core::plan::Plan;
 use pulse_core::redact::redact_password;
+use pulse_core::request::RequestParts;
 use pulse_core::result::{ErrorKind, IcmpDetails, Kind, Outcome, Phases, millis};
 use pulse_core::session::{Checks, USER_AGENT, classify_io, is_redirect, join_location};
 use pulse_core::target::Target;
@@ -346,22 +347,39 @@ fn no_addresses(host: &str) -> Failure {
     Failure::new(ErrorKind::Dns, format!("{host}: name has no addresses"))
 }
 
-/// The HTTP exchange: one GET per hop, redirects followed here (module
-/// docs), the body read up to the cap.
+/// The HTTP exchange: one request per hop (the target's method, headers,
+/// credentials and body, as [`RequestParts`] says), redirects followed
+/// here (module docs), the body read up to the cap.
 async fn http(client: &reqwest::Client, target: &Target, body_cap: usize) -> Result<Done, Failure> {
     let h = target
         .http
         .as_ref()
         .unwrap_or_else(|| unreachable!("an http target has its http part"));
     let checks = Checks::of(h);
+    let mut parts = RequestParts::of(h).map_err(|e| {
+        Failure::new(
+            ErrorKind::Protocol,
+            format!("cannot build the request: {e}"),
+        )
+    })?;
     let mut uri = h.uri.clone();
     let mut redirects = 0;
     loop {
-        let mut response = client
-            .get(uri.to_string())
-            .send()
-            .await
-            .map_err(|e| from_reqwest(&e))?;
+        let mut request = client.request(parts.method.clone(), uri.to_string());
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &parts.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Some(v) = &parts.authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, v.clone());
+        }
+        // `headers` replaces a default of the same name (User-Agent,
+        // Accept), as the core's request does.
+        request = request.headers(headers);
+        if parts.sends_body() {
+            request = request.body(parts.body.to_vec());
+        }
+        let mut response = request.send().await.map_err(|e| from_reqwest(&e))?;
         let status = response.status().as_u16();
         if is_redirect(status) && redirects < checks.max_redirects {
             let location = response
@@ -379,6 +397,7 @@ async fn http(client: &reqwest::Client, target: &Target, body_cap: usize) -> Res
                     )
                 })?;
                 redirects += 1;
+                parts.follow(status);
                 continue;
             }
         }
