@@ -225,6 +225,12 @@ pub(crate) struct Probing {
     #[arg(long, short)]
     output: Option<Format>,
 
+    /// Address family tried first when a name resolves to both: 4, 6 or any
+    /// (the resolver's order). The other family is the fallback; a
+    /// target's own ip= limits it to one family instead.
+    #[arg(long, value_name = "4|6|any", default_value = "any")]
+    ip: pulse_core::target::IpFamily,
+
     /// Test hook: probes of targets on this line panic (checks panic isolation).
     #[arg(long, hide = true)]
     fault_panic_line: Vec<usize>,

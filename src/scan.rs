@@ -12,7 +12,7 @@ use pulse_core::model::{Collect, RunReport, SetupError, Sink};
 use pulse_core::plan::{Options, Plan};
 use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
 use pulse_core::shutdown::Shutdown;
-use pulse_core::target::{Target, parse_target, parse_targets};
+use pulse_core::target::{IpFamily, Target, parse_target, parse_targets};
 
 use crate::input::{Source, bad_lines, read_named, read_targets};
 use crate::{
@@ -109,6 +109,7 @@ fn build_plan(
     let options = Options {
         workers,
         timeout: probing.timeout,
+        prefer_ip: probing.ip,
         stack: cli.stack.stack(),
         panic_on_lines: probing
             .fault_panic_line
@@ -117,28 +118,21 @@ fn build_plan(
             .collect::<BTreeSet<_>>(),
         ..Options::default()
     };
-    // The native clients hand over no certificates (pulse_core::native),
-    // so a target that must check them cannot run there: refused, never
-    // silently passed.
     if cli.stack.stack() == pulse_core::native::Stack::Native {
         let refused: Vec<String> = targets
             .iter()
-            .filter(|t| {
-                t.http
-                    .as_ref()
-                    .is_some_and(|h| h.cert_expiry_warn.is_some())
-            })
-            .map(|t| {
-                format!(
-                    "{source}:{}: cert_expiry_warn= needs the certificate facts the core stack \
-                     reports and no native client hands over; run it with --stack core",
-                    t.line
-                )
-            })
+            .filter_map(|t| native_cannot(t).map(|why| format!("{source}:{}: {why}", t.line)))
             .collect();
         if !refused.is_empty() {
             eprintln!("{}", refused.join("\n"));
             return Err(fail(EXIT_USAGE, "nothing was probed"));
+        }
+        if probing.ip != IpFamily::Any {
+            return Err(fail(
+                EXIT_USAGE,
+                "--ip: the native clients resolve names themselves and take no address-family \
+                 preference; run it with --stack core",
+            ));
         }
     }
     // Files a target names (`ca=`, `body_file=`, `auth_file=`) are
@@ -151,6 +145,28 @@ fn build_plan(
             "bad file(s) named by targets; nothing was probed",
         )
     })
+}
+
+/// What a native stack cannot honour on `t`, if anything: refused by line
+/// rather than silently ignored (README, `--stack`).
+fn native_cannot(t: &Target) -> Option<&'static str> {
+    if t.http
+        .as_ref()
+        .is_some_and(|h| h.cert_expiry_warn.is_some())
+    {
+        // pulse_core::native: no native client hands over its certificates.
+        return Some(
+            "cert_expiry_warn= needs the certificate facts the core stack reports and no native \
+             client hands over; run it with --stack core",
+        );
+    }
+    if t.ip != IpFamily::Any {
+        return Some(
+            "ip= limits the addresses the core resolves; the native clients resolve names \
+             themselves; run it with --stack core",
+        );
+    }
+    None
 }
 
 /// Streams jsonl to stdout as results complete. A failed write (a closed

@@ -14,7 +14,7 @@ use crate::redirect::RedirectPolicy;
 use crate::request::{Auth, MAX_REQUEST_BODY, Payload};
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Session};
-use crate::target::{Target, TargetError, TargetErrors};
+use crate::target::{IpFamily, Target, TargetError, TargetErrors};
 
 /// Scan-wide settings (the CLI's flags).
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct Options {
     /// session (the default), or the model's ecosystem client
     /// ([`crate::native`]).
     pub stack: Stack,
+    /// The address family tried first when a name has both (`--ip`); a
+    /// target's `ip=` limits it to one instead.
+    pub prefer_ip: IpFamily,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -51,6 +54,7 @@ impl Default for Options {
             spread: Duration::ZERO,
             redirects: RedirectPolicy::Any,
             stack: Stack::Core,
+            prefer_ip: IpFamily::Any,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -206,9 +210,15 @@ impl Plan {
             t.kind == Kind::Icmp
                 && match t.host.parse::<std::net::IpAddr>() {
                     Ok(ip) => ip.is_ipv6() == v6,
-                    // A name: we learn its family only when it resolves; an
-                    // IPv4 socket is the one every name needs in practice.
-                    Err(_) => !v6,
+                    // A name: we learn its family only when it resolves.
+                    // `ip=` says which it will be; `--ip 6` makes IPv6 the
+                    // likely one; otherwise IPv4 is what names need in
+                    // practice.
+                    Err(_) => match (t.ip, self.options.prefer_ip) {
+                        (IpFamily::V4, _) => !v6,
+                        (IpFamily::V6, _) | (IpFamily::Any, IpFamily::V6) => v6,
+                        (IpFamily::Any, _) => !v6,
+                    },
                 }
         })
     }
@@ -270,6 +280,7 @@ impl Plan {
         let t = &self.targets[index];
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
             .with_redirects(self.options.redirects.clone())
+            .with_preferred_ip(self.options.prefer_ip)
     }
 
     /// The result for target `index` from its outcome and queue wait.

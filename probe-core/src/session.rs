@@ -42,7 +42,7 @@ use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::request::RequestParts;
 use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
-use crate::target::{HttpTarget, StatusSet, Target};
+use crate::target::{HttpTarget, IpFamily, StatusSet, Target};
 
 /// Largest response head (status line + headers) accepted. ureq-proto has no
 /// limit of its own; 64 KiB is far above any real server's (nginx's default
@@ -127,6 +127,12 @@ pub struct Session {
     /// When the phase in progress began; each transition closes one phase.
     phase_start: Instant,
     phases: PhaseTimes,
+    /// The target's `ip=`: only this family's addresses are probed.
+    only: IpFamily,
+    /// The scan's `--ip`: this family's addresses are tried first, the
+    /// other's after them (blackbox_exporter's `preferred_ip_protocol`
+    /// with its fallback).
+    prefer: IpFamily,
     /// Resolved addresses, tried in order while connects are refused.
     addrs: Vec<SocketAddr>,
     next_addr: usize,
@@ -259,6 +265,8 @@ impl Session {
             started: now,
             phase_start: now,
             phases: PhaseTimes::default(),
+            only: target.ip,
+            prefer: IpFamily::Any,
             addrs: Vec::new(),
             next_addr: 0,
             address: None,
@@ -281,6 +289,13 @@ impl Session {
         if let Some(h) = self.http.as_mut() {
             h.redirect_policy = policy;
         }
+        self
+    }
+
+    /// Try addresses of `family` first when a name resolves to both
+    /// (`--ip`); a target's own `ip=` still limits it to one.
+    pub fn with_preferred_ip(mut self, family: IpFamily) -> Session {
+        self.prefer = family;
         self
     }
 
@@ -374,6 +389,23 @@ impl Session {
         add(&mut self.phases.resolve, d);
         match result {
             Ok(addrs) if !addrs.is_empty() => {
+                let mut addrs: Vec<SocketAddr> = addrs
+                    .into_iter()
+                    .filter(|a| self.only.admits(a.ip()))
+                    .collect();
+                if addrs.is_empty() {
+                    let n = if self.only == IpFamily::V4 { 4 } else { 6 };
+                    return self.fail(
+                        ErrorKind::Dns,
+                        format!(
+                            "{}: no {} address (ip={n}); it resolves only to the other family",
+                            self.host,
+                            self.only.name()
+                        ),
+                    );
+                }
+                // Stable: within a family the resolver's order stands.
+                addrs.sort_by_key(|a| !self.prefer.admits(a.ip()));
                 self.addrs = addrs;
                 self.after_resolve();
             }
@@ -1329,9 +1361,9 @@ fn fmt_window(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         _ if d.subsec_nanos() != 0 => humantime::format_duration(d).to_string(),
-        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
 }

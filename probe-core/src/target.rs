@@ -59,8 +59,62 @@ pub struct Target {
     pub port: u16,
     /// Per-target timeout from `timeout=`, overrides the scan default.
     pub timeout: Option<Duration>,
+    /// Which address family to probe (`ip=4|6|any`): only that family's
+    /// addresses of a name, where `--ip` only prefers one.
+    pub ip: IpFamily,
     /// HTTP(S) settings; Some exactly when kind == Kind::Http.
     pub http: Option<HttpTarget>,
+}
+
+/// An address family a target may be limited to, or a scan may prefer.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// Whatever the name resolves to, in the resolver's order.
+    #[default]
+    Any,
+    /// IPv4 (A records).
+    #[serde(rename = "4")]
+    V4,
+    /// IPv6 (AAAA records).
+    #[serde(rename = "6")]
+    V6,
+}
+
+impl IpFamily {
+    /// Whether `ip` is of this family (every address is of `Any`).
+    pub fn admits(self, ip: std::net::IpAddr) -> bool {
+        match self {
+            IpFamily::Any => true,
+            IpFamily::V4 => ip.is_ipv4(),
+            IpFamily::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// `IPv4`, `IPv6` or `any`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpFamily::Any => "any",
+            IpFamily::V4 => "IPv4",
+            IpFamily::V6 => "IPv6",
+        }
+    }
+}
+
+impl std::str::FromStr for IpFamily {
+    type Err = String;
+
+    /// `4`, `6` or `any` (also `ip4`/`ipv4` and the like, as people write it).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "4" | "ip4" | "ipv4" => Ok(IpFamily::V4),
+            "6" | "ip6" | "ipv6" => Ok(IpFamily::V6),
+            "any" => Ok(IpFamily::Any),
+            _ => Err(format!("invalid address family `{s}` (4, 6 or any)")),
+        }
+    }
 }
 
 /// What an HTTP(S) target sends and what it accepts as "up".
@@ -505,11 +559,12 @@ fn lex_option<'a>(cur: &mut Cursor<'a>) -> Result<RawOption<'a>, LineError> {
 
 /// The options a line may carry: name, whether only HTTP targets take it,
 /// and an example for error messages.
-const OPTIONS: [(&str, bool, &str); 14] = [
+const OPTIONS: [(&str, bool, &str); 15] = [
     ("expect", true, "expect=200-299,301"),
     ("contains", true, "contains=\"ok\""),
     ("matches", true, "matches=\"^ok$\""),
     ("timeout", false, "timeout=2s"),
+    ("ip", false, "ip=6"),
     ("insecure", true, "insecure"),
     ("ca", true, "ca=certs/ca.pem"),
     ("redirects", true, "redirects=5"),
@@ -536,6 +591,7 @@ const MAX_CERT_WARN: Duration = Duration::from_secs(3650 * 86_400);
 #[derive(Default)]
 struct Options {
     timeout: Option<Duration>,
+    ip: Option<(IpFamily, usize)>,
     expect: Option<StatusSet>,
     contains: Option<String>,
     matches: Option<Regex>,
@@ -599,6 +655,20 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
     if let Some(http) = &address.http {
         check_request(&options, http)?;
     }
+    // An address written as a literal has its family already.
+    if let (Some((family, col)), Ok(ip)) = (options.ip, address.host.parse::<std::net::IpAddr>())
+        && !family.admits(ip)
+    {
+        return Err(LineError {
+            column: col,
+            message: format!(
+                "ip={} but {} is an {} address",
+                if family == IpFamily::V4 { "4" } else { "6" },
+                address.host,
+                if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+            ),
+        });
+    }
     let http = address.http.map(|(uri, tls)| HttpTarget {
         uri,
         tls,
@@ -626,6 +696,7 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
         host: address.host,
         port: address.port,
         timeout: options.timeout,
+        ip: options.ip.map(|(f, _)| f).unwrap_or_default(),
         http,
     }))
 }
@@ -696,6 +767,7 @@ fn apply_option(
             }
         }
         "ca" => options.ca = Some(PathBuf::from(value)),
+        "ip" => options.ip = Some((value.parse::<IpFamily>()?, raw.col)),
         "method" => options.method = Some((request::parse_method(value)?, raw.col)),
         "header" => {
             if options.headers.len() == MAX_HEADERS {
@@ -1265,6 +1337,27 @@ mod tests {
     }
 
     #[test]
+    fn ip_families() {
+        assert_eq!(one("tcp://h:1 ip=6").ip, IpFamily::V6);
+        assert_eq!(one("icmp://h ip=ipv4").ip, IpFamily::V4);
+        assert_eq!(one("https://h/ ip=any").ip, IpFamily::Any);
+        assert_eq!(one("https://h/").ip, IpFamily::Any);
+        assert_eq!(one("tcp://[::1]:1 ip=6").ip, IpFamily::V6);
+        assert_eq!(
+            err_line("tcp://h:1 ip=7"),
+            "t.txt:1:11: invalid address family `7` (4, 6 or any)"
+        );
+        assert_eq!(
+            err_line("tcp://127.0.0.1:1 ip=6"),
+            "t.txt:1:19: ip=6 but 127.0.0.1 is an IPv4 address"
+        );
+        assert_eq!(
+            err_line("http://[::1]/ ip=4"),
+            "t.txt:1:15: ip=4 but ::1 is an IPv6 address"
+        );
+    }
+
+    #[test]
     fn bad_request_options_point_at_the_option() {
         for (line, message) in [
             (
@@ -1441,7 +1534,7 @@ mod tests {
              icmp://, or host:port (tcp) and a bare host (icmp)\n\
              t.txt:3:1: port 0 is not allowed (ports are 1-65535)\n\
              t.txt:5:27: unknown option `nope`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn\n\
              t.txt:6:12: option `expect` applies only to http(s) targets\n\
              t.txt:7:1: port 99999 is out of range (ports are 1-65535)"
@@ -1469,7 +1562,7 @@ mod tests {
         assert_eq!(
             err_line("icmp://h verbose"),
             "t.txt:1:10: unknown option `verbose`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn"
         );
         assert_eq!(
@@ -1680,7 +1773,7 @@ mod tests {
         assert_eq!(
             err_line("https://h/ contains=é bogus"),
             "t.txt:1:23: unknown option `bogus`; known options: expect, contains, matches, \
-             timeout, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn"
         );
     }

@@ -93,7 +93,7 @@ fn native_is_refused_where_it_would_differ_silently() {
 /// check its certificate's expiry is refused on the native stacks, with
 /// its line and the way out.
 #[test]
-fn native_refuses_cert_expiry_warn_by_line() {
+fn native_refuses_what_it_cannot_honour_by_line() {
     let (https, _) = HttpFixture::start_tls();
     let f = targets_file(&[
         format!("{} insecure", https.url("/ok")),
@@ -118,5 +118,19 @@ fn native_refuses_cert_expiry_warn_by_line() {
         stderr(&out)
     );
     assert!(stderr(&out).contains("--stack core"));
+    assert_eq!(https.stats().requests, 0, "nothing was probed");
+    // An address family, per target or scan-wide, is the core's resolver's.
+    let f = targets_file(&[format!("{} ip=4", https.url("/ok"))]);
+    let path = f.path().to_str().unwrap();
+    let out = run(&["--stack", "native", "scan", "-t", path]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{path}:1: ip= limits the addresses")),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--stack", "native", "check", "--ip", "6", &https.url("/ok")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--ip: the native clients resolve names themselves"));
     assert_eq!(https.stats().requests, 0, "nothing was probed");
 }

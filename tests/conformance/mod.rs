@@ -33,6 +33,11 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn ip_limits_a_probe_to_one_address_family() {
+            suite::address_families(RUN);
+        }
+
+        #[test]
         fn spread_starts_are_not_early() {
             spread::starts_are_spread(RUN);
         }

@@ -265,6 +265,66 @@ pub fn certificate_expiry(model: RunFn) {
     );
 }
 
+/// `ip=` on every model, through each model's own resolver: a listener on
+/// both `127.0.0.1:P` and `[::1]:P`, and `localhost`, which resolves to
+/// 127.0.0.1 (and, on machines whose hosts file says so, to ::1 too).
+pub fn address_families(model: RunFn) {
+    let (v4, v6) = dual_stack_listeners();
+    let port = v4.local_addr().unwrap().port();
+    let lines = vec![
+        format!("tcp://localhost:{port} ip=4"),
+        format!("tcp://localhost:{port} ip=6"),
+        format!("tcp://[::1]:{port}"),
+        format!("http://localhost:{port}/ ip=4 timeout=300ms"),
+    ];
+    let p = plan(&lines, options(4, Duration::from_secs(5)), None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    assert!(results[0].success, "{:?}", results[0].error);
+    assert_eq!(
+        results[0].address.as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
+    match &results[1].error {
+        // This machine's resolver has no IPv6 address for localhost.
+        Some(e) => {
+            assert_eq!(e.kind, ErrorKind::Dns);
+            assert_eq!(
+                e.message,
+                "localhost: no IPv6 address (ip=6); it resolves only to the other family"
+            );
+        }
+        None => assert_eq!(
+            results[1].address.as_deref(),
+            Some(&*format!("[::1]:{port}"))
+        ),
+    }
+    assert!(results[2].success, "{:?}", results[2].error);
+    assert_eq!(
+        results[2].address.as_deref(),
+        Some(&*format!("[::1]:{port}"))
+    );
+    // The listener never answers HTTP: the probe reached it over IPv4 and
+    // timed out there.
+    assert_eq!(kind(&results[3]), Some(ErrorKind::Timeout));
+    assert_eq!(
+        results[3].address.as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
+    drop((v4, v6));
+}
+
+/// Listeners on `127.0.0.1:P` and `[::1]:P`, the same port P.
+fn dual_stack_listeners() -> (std::net::TcpListener, std::net::TcpListener) {
+    for _ in 0..50 {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        if let Ok(v6) = std::net::TcpListener::bind(("::1", port)) {
+            return (v4, v6);
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1 in 50 tries");
+}
+
 pub fn absolute_deadline(model: RunFn) {
     let r = drip_fed_probe_times_out(model);
     assert!(r.http.as_ref().unwrap().body_bytes > 5, "bytes did arrive");

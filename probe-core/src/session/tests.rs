@@ -2458,3 +2458,5 @@ mod proptests;
 // What a target sends (method, headers, body, credentials) and the
 // certificate facts a handshake leaves in the result.
 mod request;
+// Which addresses of a name are probed: `ip=` and `--ip`.
+mod family;
