@@ -138,10 +138,23 @@ fn two_shards_scraped_by_prometheus(runtime: &str) {
     };
     let http = HttpFixture::start();
     let hole = Blackhole::start();
+    // An https target whose certificate expires in three days, for the
+    // expiry metric an alert would read.
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let (https, tls) = HttpFixture::start_tls_valid(now - day, now + 3 * day);
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    let expires = (now + 3 * day)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as f64;
     let mut up = vec![
         http.url("/ok"),
         format!("{} contains=pulse", http.url("/body/pulse-ok")),
         format!("tcp://{}", http.addr()),
+        format!("{} ca={}", https.url("/ok"), ca.display()),
     ];
     // Enough targets that both shards get some (all 15 in one shard: 2^-14).
     up.extend((0..8).map(|i| http.url(&format!("/body/{i}"))));
@@ -205,6 +218,23 @@ fn two_shards_scraped_by_prometheus(runtime: &str) {
             http.url("/status/503")
         )),
         Some(503.0)
+    );
+    // The certificate's expiry, as stored: three days from the fixture's
+    // start (whole seconds), within the 3-day alert window.
+    let stored = prom
+        .scalar(&format!(
+            "probe_ssl_earliest_cert_expiry{{target=\"{}\"}}",
+            https.url("/ok")
+        ))
+        .expect("probe_ssl_earliest_cert_expiry is stored");
+    assert!((stored - expires).abs() <= 2.0, "{stored} vs {expires}");
+    assert_eq!(
+        prom.scalar("count(probe_ssl_earliest_cert_expiry - time() < 3 * 86400 + 60)"),
+        Some(1.0)
+    );
+    assert_eq!(
+        prom.scalar("count(probe_tls_version_info{version=\"TLS 1.3\"})"),
+        Some(1.0)
     );
     // The self-metrics arrive too, one build_info per shard with the model.
     assert_eq!(

@@ -230,10 +230,12 @@ fn yaml_and_jsonl_carry_the_same_results_as_json() {
 #[test]
 fn prom_output_passes_promtool() {
     let http = HttpFixture::start();
+    let (https, _) = HttpFixture::start_tls();
     let f = targets_file(&[
         http.url("/ok"),
         http.url("/status/500"),
         format!("tcp://{}", closed_port()),
+        format!("{} insecure", https.url("/ok")),
     ]);
     let out = run(&["scan", "-t", f.path().to_str().unwrap(), "-o", "prom"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -247,6 +249,26 @@ fn prom_output_passes_promtool() {
         http.url("/status/500")
     )));
     assert!(text.contains("pulse_build_info{version=\""));
+    // The TLS families, for the https target only.
+    let tls = format!("target=\"{}\",kind=\"http\"", https.url("/ok"));
+    for family in [
+        "probe_ssl_earliest_cert_expiry",
+        "probe_http_ssl",
+        "probe_tls_version_info",
+    ] {
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .count(),
+            if family == "probe_http_ssl" { 3 } else { 1 },
+            "{family}\n{text}"
+        );
+        assert!(
+            text.contains(&format!("{family}{{{tls}")),
+            "{family}\n{text}"
+        );
+    }
+    assert!(text.contains(&format!("probe_http_ssl{{{tls}}} 1")));
     promtool_check(&text);
 }
 
