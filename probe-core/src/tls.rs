@@ -8,7 +8,7 @@
 //!
 //! # What the handshake showed
 //!
-//! Every config's certificate verifier is a [`Recorder`]: it hands the
+//! Every config's certificate verifier is a `Recorder`: it hands the
 //! certificates to the real verifier (webpki, or none for `insecure`) and,
 //! when a session asked for it with [`watch`], keeps a copy of the chain as
 //! the server sent it, the chain verification built (leaf, intermediates,

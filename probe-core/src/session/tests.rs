@@ -4,7 +4,10 @@
 
 use super::*;
 
+use std::io::Read as _;
 use std::sync::OnceLock;
+
+use http::Uri;
 
 use crate::result::HttpDetails;
 use crate::target::parse_target;

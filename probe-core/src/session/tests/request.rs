@@ -214,25 +214,23 @@ fn cert_expiry_warn_fails_a_certificate_inside_its_window() {
         o.success,
         "3650d is the maximum, and 2100 is further: {o:?}"
     );
-    let c = http(o).certificate.clone().unwrap();
-    let checks = Checks {
-        cert_expiry_warn: Some(Duration::from_secs(
-            u64::try_from(c.expires_in()).unwrap() + 86_400,
-        )),
-        ..Checks::of(target("https://h/").http.as_ref().unwrap())
-    };
+    // The same certificate, checked a day before it expires.
+    let mut c = http(o).certificate.clone().unwrap();
+    c.checked_at_unix = c.earliest_expiry_unix - 86_400;
+    let checks = Checks::of(
+        target("https://h/ cert_expiry_warn=14d")
+            .http
+            .as_ref()
+            .unwrap(),
+    );
     let e = checks.check_cert(&c).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Tls);
-    assert!(
-        e.message
-            .starts_with(&format!("certificate {} expires in ", c.subject)),
-        "{}",
-        e.message
-    );
-    assert!(
-        e.message.contains("within cert_expiry_warn="),
-        "{}",
-        e.message
+    assert_eq!(
+        e.message,
+        format!(
+            "certificate {} expires in 1d 0h, within cert_expiry_warn=14d",
+            c.subject
+        )
     );
 }
 
