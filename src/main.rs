@@ -231,6 +231,11 @@ pub(crate) struct Probing {
     #[arg(long, value_name = "4|6|any", default_value = "any")]
     ip: pulse_core::target::IpFamily,
 
+    /// Probe NAME at these addresses instead of resolving it, keeping NAME
+    /// for the Host header and TLS (curl's --resolve); repeatable.
+    #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
+    resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+
     /// Test hook: probes of targets on this line panic (checks panic isolation).
     #[arg(long, hide = true)]
     fault_panic_line: Vec<usize>,

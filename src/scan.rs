@@ -11,6 +11,7 @@ use pulse_core::encode::{self, Format};
 use pulse_core::model::{Collect, RunReport, SetupError, Sink};
 use pulse_core::plan::{Options, Plan};
 use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
+use pulse_core::session::Pins;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{IpFamily, Target, parse_target, parse_targets};
 
@@ -110,6 +111,7 @@ fn build_plan(
         workers,
         timeout: probing.timeout,
         prefer_ip: probing.ip,
+        resolve: pins(&probing.resolve),
         stack: cli.stack.stack(),
         panic_on_lines: probing
             .fault_panic_line
@@ -126,6 +128,12 @@ fn build_plan(
         if !refused.is_empty() {
             eprintln!("{}", refused.join("\n"));
             return Err(fail(EXIT_USAGE, "nothing was probed"));
+        }
+        if !probing.resolve.is_empty() {
+            return Err(fail(
+                EXIT_USAGE,
+                "--resolve: the native clients resolve names themselves; run it with --stack core",
+            ));
         }
         if probing.ip != IpFamily::Any {
             return Err(fail(
@@ -145,6 +153,19 @@ fn build_plan(
             "bad file(s) named by targets; nothing was probed",
         )
     })
+}
+
+/// `--resolve` flags as the plan's pins: a name given twice keeps every
+/// address, in order.
+fn pins(flags: &[(String, Vec<std::net::IpAddr>)]) -> Option<Arc<Pins>> {
+    if flags.is_empty() {
+        return None;
+    }
+    let mut pins = Pins::new();
+    for (name, ips) in flags {
+        pins.entry(name.clone()).or_default().extend(ips);
+    }
+    Some(Arc::new(pins))
 }
 
 /// What a native stack cannot honour on `t`, if anything: refused by line

@@ -125,6 +125,7 @@ pub fn http_outcome(
         }),
         icmp: None,
         error,
+        addresses: Vec::new(),
     }
 }
 

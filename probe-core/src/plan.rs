@@ -13,7 +13,7 @@ use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::request::{Auth, MAX_REQUEST_BODY, Payload};
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
-use crate::session::{DEFAULT_BODY_CAP, Session};
+use crate::session::{DEFAULT_BODY_CAP, Pins, Session};
 use crate::target::{IpFamily, Target, TargetError, TargetErrors};
 
 /// Scan-wide settings (the CLI's flags).
@@ -40,6 +40,8 @@ pub struct Options {
     /// The address family tried first when a name has both (`--ip`); a
     /// target's `ip=` limits it to one instead.
     pub prefer_ip: IpFamily,
+    /// Names pinned to addresses (`--resolve`), skipping the resolver.
+    pub resolve: Option<Arc<Pins>>,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -55,6 +57,7 @@ impl Default for Options {
             redirects: RedirectPolicy::Any,
             stack: Stack::Core,
             prefer_ip: IpFamily::Any,
+            resolve: None,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -214,6 +217,9 @@ impl Plan {
                     // `ip=` says which it will be; `--ip 6` makes IPv6 the
                     // likely one; otherwise IPv4 is what names need in
                     // practice.
+                    Err(_) if let Some(ips) = self.pinned(&t.host) => {
+                        ips.iter().any(|ip| ip.is_ipv6() == v6 && t.ip.admits(*ip))
+                    }
                     Err(_) => match (t.ip, self.options.prefer_ip) {
                         (IpFamily::V4, _) => !v6,
                         (IpFamily::V6, _) | (IpFamily::Any, IpFamily::V6) => v6,
@@ -221,6 +227,14 @@ impl Plan {
                     },
                 }
         })
+    }
+
+    /// The addresses `--resolve` pins `host` to, if it does.
+    fn pinned(&self, host: &str) -> Option<&Vec<std::net::IpAddr>> {
+        self.options
+            .resolve
+            .as_ref()?
+            .get(&host.to_ascii_lowercase())
     }
 
     /// The earliest instant target `index` may start, for a scan that
@@ -281,6 +295,7 @@ impl Plan {
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
             .with_redirects(self.options.redirects.clone())
             .with_preferred_ip(self.options.prefer_ip)
+            .with_pins(self.options.resolve.clone(), now)
     }
 
     /// The result for target `index` from its outcome and queue wait.
@@ -300,6 +315,7 @@ impl Plan {
             http: outcome.http,
             icmp: outcome.icmp,
             error: outcome.error,
+            addresses: outcome.addresses,
         }
     }
 

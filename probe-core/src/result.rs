@@ -210,6 +210,23 @@ pub struct IcmpDetails {
     pub reply_ttl: Option<u8>,
 }
 
+/// One address of an `all_addresses` probe: each address a name resolved
+/// to is probed in turn, and each has its own verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressResult {
+    /// The address probed (`ip:port`).
+    pub address: String,
+    /// Whether this address passed every check.
+    pub success: bool,
+    /// How long this address's probe took, in milliseconds.
+    pub duration_ms: f64,
+    /// The final HTTP status from this address, for http targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Why this address failed, or null.
+    pub error: Option<ProbeError>,
+}
+
 /// What the session part of a probe produces: everything except scheduling
 /// facts (queue wait, index), which the model adds. Built by the core's
 /// sessions; models never construct one except for `cancelled`/`panicked`.
@@ -229,6 +246,8 @@ pub struct Outcome {
     pub icmp: Option<IcmpDetails>,
     /// The failure, when `success` is false.
     pub error: Option<ProbeError>,
+    /// Each address's verdict, for an `all_addresses` target (else empty).
+    pub addresses: Vec<AddressResult>,
 }
 
 impl Outcome {
@@ -252,6 +271,7 @@ impl Outcome {
             http: None,
             icmp: None,
             error: Some(ProbeError::new(kind, message)),
+            addresses: Vec::new(),
         }
     }
 }
@@ -284,6 +304,10 @@ pub struct ProbeResult {
     pub icmp: Option<IcmpDetails>,
     /// The failure, or null on success.
     pub error: Option<ProbeError>,
+    /// Each address's verdict, for an `all_addresses` target; the result
+    /// is up only when every address is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressResult>,
 }
 
 /// Milliseconds as an f64 rounded to microseconds, for readable outputs.

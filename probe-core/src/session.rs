@@ -55,6 +55,10 @@ const REFUSED_HOP: &str = "not a configured target (pulse serve follows redirect
      hosts and ports of its configured targets; allow more with --allow-redirect-host \
      HOST[:PORT] or --allow-any-redirect)";
 
+/// Names pinned to addresses (`--resolve NAME=ADDR,...`), by lowercased
+/// name: probes of them skip the resolver, as curl's `--resolve` does.
+pub type Pins = std::collections::HashMap<String, Vec<IpAddr>>;
+
 /// What the model must do next for this session.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step<'a> {
@@ -125,6 +129,9 @@ pub struct Session {
     /// other's after them (blackbox_exporter's `preferred_ip_protocol`
     /// with its fallback).
     prefer: IpFamily,
+    /// Names pinned to addresses (`--resolve`): looked up here, never
+    /// through the model's resolver.
+    pinned: Option<Arc<Pins>>,
     /// Resolved addresses, tried in order while connects are refused.
     addrs: Vec<SocketAddr>,
     next_addr: usize,
@@ -201,6 +208,7 @@ impl Session {
             phases: PhaseTimes::default(),
             only: target.ip,
             prefer: IpFamily::Any,
+            pinned: None,
             addrs: Vec::new(),
             next_addr: 0,
             address: None,
@@ -230,6 +238,16 @@ impl Session {
     /// (`--ip`); a target's own `ip=` still limits it to one.
     pub fn with_preferred_ip(mut self, family: IpFamily) -> Session {
         self.prefer = family;
+        self
+    }
+
+    /// Take the addresses of the names in `pins` from there instead of
+    /// asking the model to resolve them (`--resolve`), on every hop.
+    pub fn with_pins(mut self, pins: Option<Arc<Pins>>, now: Instant) -> Session {
+        self.pinned = pins;
+        if self.state == State::Resolve {
+            self.begin_connection(now);
+        }
         self
     }
 
@@ -281,14 +299,48 @@ impl Session {
         self.addrs.clear();
         self.next_addr = 0;
         let literal = self.host.parse::<IpAddr>().ok();
-        match literal {
-            Some(ip) => {
+        let pinned = self
+            .pinned
+            .as_ref()
+            .and_then(|p| p.get(&self.host.to_ascii_lowercase()))
+            .cloned();
+        match (literal, pinned) {
+            (Some(ip), _) => {
                 add(&mut self.phases.resolve, Duration::ZERO);
                 self.addrs.push(SocketAddr::new(ip, self.port));
                 self.after_resolve();
             }
-            None => self.state = State::Resolve,
+            (None, Some(ips)) => {
+                add(&mut self.phases.resolve, Duration::ZERO);
+                let port = self.port;
+                self.take_addresses(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+            }
+            (None, None) => self.state = State::Resolve,
         }
+    }
+
+    /// Use the addresses a name has: only the target's family, the
+    /// preferred family first (stable: within a family the resolver's
+    /// order stands), or a `dns` failure that says which family is missing.
+    fn take_addresses(&mut self, addrs: Vec<SocketAddr>) {
+        let mut addrs: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| self.only.admits(a.ip()))
+            .collect();
+        if addrs.is_empty() {
+            let n = if self.only == IpFamily::V4 { 4 } else { 6 };
+            return self.fail(
+                ErrorKind::Dns,
+                format!(
+                    "{}: no {} address (ip={n}); it resolves only to the other family",
+                    self.host,
+                    self.only.name()
+                ),
+            );
+        }
+        addrs.sort_by_key(|a| !self.prefer.admits(a.ip()));
+        self.addrs = addrs;
+        self.after_resolve();
     }
 
     fn after_resolve(&mut self) {
@@ -322,27 +374,7 @@ impl Session {
         let d = self.lap(now);
         add(&mut self.phases.resolve, d);
         match result {
-            Ok(addrs) if !addrs.is_empty() => {
-                let mut addrs: Vec<SocketAddr> = addrs
-                    .into_iter()
-                    .filter(|a| self.only.admits(a.ip()))
-                    .collect();
-                if addrs.is_empty() {
-                    let n = if self.only == IpFamily::V4 { 4 } else { 6 };
-                    return self.fail(
-                        ErrorKind::Dns,
-                        format!(
-                            "{}: no {} address (ip={n}); it resolves only to the other family",
-                            self.host,
-                            self.only.name()
-                        ),
-                    );
-                }
-                // Stable: within a family the resolver's order stands.
-                addrs.sort_by_key(|a| !self.prefer.admits(a.ip()));
-                self.addrs = addrs;
-                self.after_resolve();
-            }
+            Ok(addrs) if !addrs.is_empty() => self.take_addresses(addrs),
             Ok(_) => self.fail(
                 ErrorKind::Dns,
                 format!("{}: name has no addresses", self.host),
@@ -606,6 +638,7 @@ impl Session {
             http,
             icmp,
             error: self.error,
+            addresses: Vec::new(),
         }
     }
 

@@ -375,6 +375,44 @@ pub fn parse_target(text: &str) -> Result<Target, TargetError> {
     }
 }
 
+/// Most addresses one `--resolve` may pin a name to: more than any real
+/// name has, few enough that a typo cannot make a probe try thousands.
+pub const MAX_PINNED: usize = 16;
+
+/// `--resolve NAME=ADDR[,ADDR...]`: a host name and the addresses probes of
+/// it use instead of the resolver's (IPv6 with or without brackets), as
+/// curl's `--resolve`. The name is lowercased, as names compare.
+pub fn parse_pin(s: &str) -> Result<(String, Vec<std::net::IpAddr>), String> {
+    const FORM: &str = "write NAME=ADDR[,ADDR...], like app.example=127.0.0.1,::1";
+    let (name, addrs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` has no `=`; {FORM}"))?;
+    let name = name.trim();
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("`{name}` is an address, not a name; {FORM}"));
+    }
+    validate_host(name, false).map_err(|e| format!("{e}; {FORM}"))?;
+    let ips = addrs
+        .split(',')
+        .map(|a| {
+            let a = a.trim();
+            let bare = a
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(a);
+            bare.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("`{a}` is not an IP address; {FORM}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if ips.len() > MAX_PINNED {
+        return Err(format!(
+            "{} addresses for {name}, more than the maximum of {MAX_PINNED}",
+            ips.len()
+        ));
+    }
+    Ok((name.to_ascii_lowercase(), ips))
+}
+
 /// The longest duration pulse accepts from any source: `timeout=`, every
 /// duration flag (`--timeout`, `--grace`, `--interval`, `--spread`) and
 /// serve's `X-Prometheus-Scrape-Timeout-Seconds`.
@@ -1334,6 +1372,33 @@ mod tests {
             http(&one("http://h/ no_follow=false")).max_redirects,
             DEFAULT_REDIRECTS
         );
+    }
+
+    #[test]
+    fn pins() {
+        assert_eq!(
+            parse_pin("App.Example=127.0.0.1, [::1],::2"),
+            Ok((
+                "app.example".to_string(),
+                vec![
+                    "127.0.0.1".parse().unwrap(),
+                    "::1".parse().unwrap(),
+                    "::2".parse().unwrap()
+                ]
+            ))
+        );
+        for (bad, why) in [
+            ("app.example", "has no `=`"),
+            ("127.0.0.1=::1", "is an address, not a name"),
+            ("app.example=nope", "`nope` is not an IP address"),
+            ("app.example=", "`` is not an IP address"),
+            ("bad_name!=127.0.0.1", "bad_name!"),
+        ] {
+            let e = parse_pin(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let many = format!("a.example={}", vec!["127.0.0.1"; 17].join(","));
+        assert!(parse_pin(&many).unwrap_err().contains("maximum of 16"));
     }
 
     #[test]

@@ -361,6 +361,7 @@ fn baseline_result(line: &str) -> Option<ProbeResult> {
         http: None,
         icmp: None,
         error,
+        addresses: Vec::new(),
     })
 }
 

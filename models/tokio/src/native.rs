@@ -282,6 +282,7 @@ fn outcome(done: Done, target: &Target, duration: Duration) -> Outcome {
             http: None,
             icmp: None,
             error: None,
+            addresses: Vec::new(),
         },
         Done::Icmp { ip, rtt, details } => Outcome {
             success: true,
@@ -294,6 +295,7 @@ fn outcome(done: Done, target: &Target, duration: Duration) -> Outcome {
             http: None,
             icmp: Some(details),
             error: None,
+            addresses: Vec::new(),
         },
         Done::Http { address, response } => match &target.http {
             Some(h) => http_outcome(h, response, address.map(|a| a.to_string()), duration),

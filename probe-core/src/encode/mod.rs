@@ -148,6 +148,7 @@ pub(crate) mod tests {
             http: None,
             icmp: None,
             error: None,
+            addresses: Vec::new(),
         }
     }
 
