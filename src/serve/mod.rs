@@ -12,13 +12,16 @@
 //!   new round, the running one drains for `--grace`, then exit 0. A second
 //!   one exits at once.
 //! - the **HTTP threads** ([`http`]) answer `/metrics`, `/probe`, `/healthz`
-//!   and `/` from the shared [`state::State`], never waiting for a round.
+//!   and `/` from the shared [`state::State`] ([`metrics`] and [`page`]
+//!   render it), never waiting for a round.
 //!
 //! Each round gets a fresh [`Shutdown`]. A `Shutdown` keeps the callbacks the
 //! models register until it triggers, so reusing one across rounds would
 //! pile them up.
 
 mod http;
+mod metrics;
+mod page;
 mod signals;
 mod state;
 
@@ -43,7 +46,7 @@ use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
 use http::{Request, Response};
-use state::{Config, Info, Round, RoundSink, State};
+use state::{CompletedRound, Config, Info, Round, RoundSink, State};
 
 /// What `--shard I/N` asks for: keep the targets whose hash modulo `count`
 /// is `index`.
@@ -229,7 +232,7 @@ impl Handlers {
             "/metrics" => Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: self.state.metrics().into_bytes(),
+                body: metrics::render(&self.state).into_bytes(),
                 headers: Vec::new(),
             },
             "/probe" => self.probe(req),
@@ -243,7 +246,7 @@ impl Handlers {
             "/" => Response {
                 status: 200,
                 content_type: "text/html; charset=utf-8",
-                body: self.state.page().into_bytes(),
+                body: page::render(&self.state).into_bytes(),
                 headers: Vec::new(),
             },
             other => Response::text(
@@ -477,7 +480,11 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             Ok(report) => {
                 succeeded = true;
                 let (up, complete) = (report.summary.up, !report.summary.interrupted);
-                state.end_round(complete.then_some((took, config.plan.len(), up)));
+                state.end_round(complete.then_some(CompletedRound {
+                    duration: took,
+                    targets: config.plan.len(),
+                    up,
+                }));
                 tracing::info!(
                     "round {done}: {up} of {} up, {:.3}s, resident {}{}",
                     config.plan.len(),
@@ -499,7 +506,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
         first_rss = first_rss.or(rss);
         peak_rss = peak_rss.max(rss);
         if args.rounds == Some(done) {
-            let (_, skipped) = state.round_counts();
+            let skipped = state.round_counts().skipped;
             eprintln!(
                 "pulse serve: stopping after {done} rounds as asked (--rounds); {skipped} skipped; \
                  resident memory after round 1: {}, after round {done}: {}, peak after a round: {}",
@@ -534,8 +541,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
 }
 
 fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    state::status_bytes(&status, "VmRSS:")
+    pulse_procfs::Status::read(pulse_procfs::Proc::Current)?.bytes("VmRSS")
 }
 
 fn mib(bytes: Option<u64>) -> String {
