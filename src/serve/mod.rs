@@ -46,7 +46,7 @@ use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
 use http::{Request, Response};
-use state::{CompletedRound, Config, Info, Round, RoundSink, State};
+use state::{CompletedRound, Config, Info, Round, RoundEnd, RoundSink, State};
 
 /// What `--shard I/N` asks for: keep the targets whose hash modulo `count`
 /// is `index`.
@@ -480,11 +480,15 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             Ok(report) => {
                 succeeded = true;
                 let (up, complete) = (report.summary.up, !report.summary.interrupted);
-                state.end_round(complete.then_some(CompletedRound {
-                    duration: took,
-                    targets: config.plan.len(),
-                    up,
-                }));
+                state.end_round(if complete {
+                    RoundEnd::Completed(CompletedRound {
+                        duration: took,
+                        targets: config.plan.len(),
+                        up,
+                    })
+                } else {
+                    RoundEnd::Interrupted
+                });
                 tracing::info!(
                     "round {done}: {up} of {} up, {:.3}s, resident {}{}",
                     config.plan.len(),
@@ -494,7 +498,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
                 );
             }
             Err(e) => {
-                state.end_round(None);
+                state.end_round(RoundEnd::Failed);
                 if !succeeded {
                     // Nothing will work better next time (no ICMP socket, no
                     // runtime): say so now rather than serve empty metrics.

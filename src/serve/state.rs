@@ -109,6 +109,18 @@ pub(crate) struct CompletedRound {
     pub(crate) up: usize,
 }
 
+/// How a round ended, as the round loop reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RoundEnd {
+    /// It ran to its end.
+    Completed(CompletedRound),
+    /// A stop (SIGTERM) cut it short: counted nowhere, since it neither
+    /// completed nor failed, and the process is about to exit.
+    Interrupted,
+    /// It could not run (no ICMP socket, no runtime); the log says why.
+    Failed,
+}
+
 /// The last round that ran to its end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LastRound {
@@ -123,8 +135,7 @@ pub(crate) struct RoundCounts {
     pub(crate) completed: u64,
     /// Not started: the round before still ran at their start time.
     pub(crate) skipped: u64,
-    /// Could not run (a setup failure such as no ICMP socket), or were
-    /// interrupted by a stop.
+    /// Could not run (a setup failure such as no ICMP socket).
     pub(crate) failed: u64,
 }
 
@@ -260,13 +271,12 @@ impl State {
         true
     }
 
-    /// The round has ended: ran to its end, or `None` (it failed to set up,
-    /// or a stop interrupted it).
-    pub(crate) fn end_round(&self, completed: Option<CompletedRound>) {
+    /// The round has ended.
+    pub(crate) fn end_round(&self, end: RoundEnd) {
         *lock(&self.round) = None;
         let mut c = lock(&self.counters);
-        match completed {
-            Some(round) => {
+        match end {
+            RoundEnd::Completed(round) => {
                 c.rounds.completed += 1;
                 c.round_duration.observe(round.duration.as_secs_f64());
                 c.last_round = Some(LastRound {
@@ -274,7 +284,8 @@ impl State {
                     ended: SystemTime::now(),
                 });
             }
-            None => c.rounds.failed += 1,
+            RoundEnd::Interrupted => {}
+            RoundEnd::Failed => c.rounds.failed += 1,
         }
     }
 
