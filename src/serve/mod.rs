@@ -26,6 +26,7 @@ mod signals;
 mod state;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ use pulse_core::model::Collect;
 use pulse_core::plan::{Options, Plan};
 use pulse_core::redact::redact_password;
 use pulse_core::redirect::{AllowedHost, RedirectPolicy};
+use pulse_core::result::Kind;
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
@@ -185,6 +187,38 @@ impl Loader {
             index,
         })
     }
+}
+
+/// `--check-config`'s one line: the file's targets by kind, and, with
+/// `--shard`, the share this instance would probe (the shard is applied,
+/// as serving would).
+fn check_summary(config: &Config, shard: Option<Shard>) -> String {
+    let by_kind = |targets: &[Target]| {
+        let count = |k: Kind| targets.iter().filter(|t| t.kind == k).count();
+        format!(
+            "http {}, tcp {}, icmp {}",
+            count(Kind::Http),
+            count(Kind::Tcp),
+            count(Kind::Icmp)
+        )
+    };
+    let mut line = format!(
+        "{}: valid: {} targets ({})",
+        config.source,
+        config.all.len(),
+        by_kind(&config.all)
+    );
+    if let Some(s) = shard {
+        let _ = write!(
+            line,
+            "; shard {}/{} probes {} of them ({})",
+            s.index,
+            s.count,
+            config.plan.len(),
+            by_kind(&config.plan.targets)
+        );
+    }
+    line
 }
 
 /// Spread starts over 80% of what the interval leaves after the longest
@@ -377,9 +411,20 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return fail(EXIT_USAGE, "nothing to serve");
+            return fail(
+                EXIT_USAGE,
+                if args.check_config {
+                    format!("{} is not valid", loader.source)
+                } else {
+                    "nothing to serve".to_owned()
+                },
+            );
         }
     };
+    if args.check_config {
+        println!("{}", check_summary(&config, args.shard));
+        return EXIT_UP;
+    }
     let listener = match TcpListener::bind(&args.listen) {
         Ok(l) => l,
         // Not an address at all (`--listen nonsense`): a usage error.

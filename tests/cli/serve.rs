@@ -642,3 +642,83 @@ fn bad_input_is_refused_at_start() {
         stderr(&o)
     );
 }
+
+/// `--check-config` loads the file as serving would, then exits without
+/// probing or binding: 0 and a one-line summary, or 2 and every error.
+#[test]
+fn check_config_validates_without_serving() {
+    // Nothing listens on these: a probe would fail, and the check must not
+    // try one (it exits 0 whatever the targets' state).
+    let closed = closed_port();
+    let good = targets_file(&[
+        format!("http://{closed}/"),
+        format!("http://{closed}/other expect=200-299,301"),
+        format!("tcp://{closed}"),
+        "icmp://127.0.0.1".into(),
+    ]);
+    let path = good.path().to_str().unwrap();
+    // A port in use proves nothing is bound: serving would fail with 3.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(&["serve", "-t", path, "--check-config", "--listen", &addr]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out,
+        format!("{path}: valid: 4 targets (http 2, tcp 1, icmp 1)\n")
+    );
+
+    // With --shard, the shard is applied and its share stated; the two
+    // shards' shares add up to the file.
+    let share = |i: u32| {
+        let o = run(&[
+            "serve",
+            "-t",
+            path,
+            "--check-config",
+            "--shard",
+            &format!("{i}/2"),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let n: usize = out
+            .split(&format!("; shard {i}/2 probes "))
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        n
+    };
+    assert_eq!(share(0) + share(1), 4);
+
+    // Every error, FILE:LINE:COL, exit 2; a missing CA bundle too.
+    let bad = targets_file(&[
+        format!("tcp://{closed}"),
+        "nope://x".into(),
+        format!("http://{closed}/ bogus=1"),
+    ]);
+    let bad_path = bad.path().to_str().unwrap();
+    let o = run(&["serve", "-t", bad_path, "--check-config"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{bad_path}:2:1: unsupported scheme")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{bad_path}:3:")) && err.contains("unknown option `bogus`"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{bad_path} is not valid")), "{err}");
+    assert!(o.stdout.is_empty());
+
+    let no_ca = targets_file(&[format!("https://{closed}/ ca=missing.pem")]);
+    let no_ca_path = no_ca.path().to_str().unwrap();
+    let o = run(&["serve", "-t", no_ca_path, "--check-config"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{no_ca_path}:1:1: ca=missing.pem")),
+        "{}",
+        stderr(&o)
+    );
+}
