@@ -14,7 +14,8 @@
 //! a thread: the request head ([`MAX_HEAD`] bytes, [`MAX_HEADERS`] headers),
 //! the time to send it ([`HEAD_TIMEOUT`]), idle keep-alive
 //! ([`IDLE_TIMEOUT`]), writes ([`WRITE_TIMEOUT`]) and connections. Bodies are
-//! refused: every endpoint is a GET.
+//! refused: every endpoint is a GET, but for the bodiless POSTs of
+//! [`POST_PATHS`].
 //!
 //! # The connection cap cannot lock out a scrape
 //!
@@ -56,11 +57,16 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long writing a response may block on a client that does not read.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The only paths that take POST (with no body: `/-/reload` is an action,
+/// not an upload). POST anywhere else is answered 405 here, before a
+/// handler sees it, as bodies are refused here.
+pub(crate) const POST_PATHS: &[&str] = &["/-/reload"];
 
 /// A parsed request: what the handlers need of it.
 #[derive(Debug)]
 pub(crate) struct Request {
-    /// `GET` or `HEAD` (others are answered 405 before a handler sees them).
+    /// `GET`, `HEAD`, or `POST` on one of [`POST_PATHS`] (others are
+    /// answered 405 before a handler sees them).
     pub(crate) method: String,
     /// The path, without the query.
     pub(crate) path: String,
@@ -422,9 +428,23 @@ fn parse(head: &[u8]) -> Result<(Request, bool), Response> {
         query: query.to_owned(),
         headers,
     };
-    if request.method != "GET" && request.method != "HEAD" {
-        let mut r = Response::text(405, format!("method {} not allowed\n", request.method));
-        r.headers.push(("Allow", "GET, HEAD".into()));
+    let takes_post = POST_PATHS.contains(&request.path.as_str());
+    let allowed = match request.method.as_str() {
+        "GET" | "HEAD" => true,
+        "POST" => takes_post,
+        _ => false,
+    };
+    if !allowed {
+        let mut r = Response::text(
+            405,
+            format!(
+                "method {} not allowed on {}\n",
+                request.method, request.path
+            ),
+        );
+        // The handler answers GET on a POST path with its own 405.
+        let allow = if takes_post { "POST" } else { "GET, HEAD" };
+        r.headers.push(("Allow", allow.into()));
         return Err(r);
     }
     // No endpoint takes a body, and reading one would be one more thing to
@@ -566,6 +586,13 @@ mod tests {
     fn refusals() {
         let status = |head: &[u8]| parse(head).err().map(|r| r.status);
         assert_eq!(status(b"POST / HTTP/1.1\r\n\r\n"), Some(405));
+        assert_eq!(status(b"DELETE /-/reload HTTP/1.1\r\n\r\n"), Some(405));
+        assert_eq!(status(b"POST /-/reload HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(
+            status(b"POST /-/reload HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            Some(413),
+            "a POST path still takes no body"
+        );
         assert_eq!(
             status(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
             Some(413)

@@ -146,7 +146,7 @@ pub(crate) fn render(state: &State) -> String {
 
     let mut f = Family::typed(
         "pulse_config_reloads_total",
-        "Targets-file reloads (SIGHUP), by result.",
+        "Targets-file reloads (SIGHUP or POST /-/reload), by result.",
         MetricType::Counter,
     );
     f.sample(&none.with("result", "success"), c.reloads.succeeded as f64);

@@ -7,13 +7,14 @@
 //!   overlap. A tick that arrives while a round still runs is skipped and
 //!   counted, never queued.
 //! - the **signal thread** ([`signals`]) handles the signals. SIGHUP asks
-//!   the reload thread to re-read the targets file (a bad file keeps the old
-//!   targets; a stuck read cannot delay a stop). SIGTERM or SIGINT stops: no
-//!   new round, the running one drains for `--grace`, then exit 0. A second
-//!   one exits at once.
+//!   the reload thread ([`reload`]) to re-read the targets file (a bad file
+//!   keeps the old targets; a stuck read cannot delay a stop). SIGTERM or
+//!   SIGINT stops: no new round, the running one drains for `--grace`, then
+//!   exit 0. A second one exits at once.
 //! - the **HTTP threads** ([`http`]) answer `/metrics`, `/probe`, `/healthz`
 //!   and `/` from the shared [`state::State`] ([`metrics`] and [`page`]
-//!   render it), never waiting for a round.
+//!   render it), never waiting for a round, and `POST /-/reload` (with
+//!   `--enable-reload`) through the reload thread.
 //!
 //! Each round gets a fresh [`Shutdown`]. A `Shutdown` keeps the callbacks the
 //! models register until it triggers, so reusing one across rounds would
@@ -22,6 +23,7 @@
 mod http;
 mod metrics;
 mod page;
+mod reload;
 mod signals;
 mod state;
 
@@ -48,6 +50,7 @@ use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
 use http::{Request, Response};
+use reload::Reloads;
 use state::{CompletedRound, Config, Info, Round, RoundEnd, RoundSink, State};
 
 /// What `--shard I/N` asks for: keep the targets whose hash modulo `count`
@@ -102,7 +105,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// How a targets file becomes a [`Config`]: at start and on every SIGHUP.
+/// How a targets file becomes a [`Config`]: at start, on every SIGHUP and
+/// `POST /-/reload`, and for `--check-config`.
 struct Loader {
     path: PathBuf,
     source: String,
@@ -258,11 +262,16 @@ struct Handlers {
     run: RunFn,
     allow_any_target: bool,
     default_timeout: Duration,
+    /// The reload thread, for `POST /-/reload`.
+    reloads: Arc<Reloads>,
+    /// `--enable-reload`: whether `POST /-/reload` may reload.
+    enable_reload: bool,
 }
 
 impl Handlers {
     fn handle(&self, req: &Request) -> Response {
         match req.path.as_str() {
+            "/-/reload" => self.reload(req),
             "/metrics" => Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -286,9 +295,53 @@ impl Handlers {
             other => Response::text(
                 404,
                 format!(
-                    "no such page: {other}\nendpoints: /metrics, /probe?target=TARGET, /healthz, /\n"
+                    "no such page: {other}\nendpoints: /metrics, /probe?target=TARGET, /healthz, /, \
+                     POST /-/reload\n"
                 ),
             ),
+        }
+    }
+
+    /// `POST /-/reload`: re-read the targets file as SIGHUP does, and say
+    /// how it went: 200, or 500 with every error (the old targets kept, as
+    /// Prometheus answers a failed reload).
+    fn reload(&self, req: &Request) -> Response {
+        if req.method != "POST" {
+            let mut r = Response::text(
+                405,
+                "/-/reload takes POST (e.g. curl -X POST http://HOST:PORT/-/reload)\n",
+            );
+            r.headers.push(("Allow", "POST".into()));
+            return r;
+        }
+        if !self.enable_reload {
+            return Response::text(
+                403,
+                "POST /-/reload is off: start pulse serve with --enable-reload to allow it \
+                 (off by default because anyone who can reach this address could use it); \
+                 SIGHUP reloads without it\n",
+            );
+        }
+        match self.reloads.request_and_wait(reload::HTTP_WAIT) {
+            Some(Ok(summary)) => Response::text(200, format!("{summary}\n")),
+            Some(Err(errors)) => Response::text(500, format!("{errors}\n")),
+            None => {
+                let running = self.reloads.running_for().map_or_else(String::new, |d| {
+                    format!(" (the reload running now started {} ago)", fmt_duration(d))
+                });
+                let mut r = Response::text(
+                    503,
+                    format!(
+                        "the reload did not finish within {}{running}: if it is stuck, {} may \
+                         be a FIFO with no writer or a pipe that never ends; it applies when it \
+                         ends, and pulse_config_last_reload_successful says how it went\n",
+                        fmt_duration(reload::HTTP_WAIT),
+                        self.reloads.source()
+                    ),
+                );
+                r.headers.push(("Retry-After", "10".into()));
+                r
+            }
         }
     }
 
@@ -462,17 +515,23 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         },
         config,
     ));
+    let reloads = match Reloads::spawn(state.clone(), loader) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_SETUP, format!("cannot start the reload thread: {e}")),
+    };
     let handlers = Handlers {
         state: state.clone(),
         run,
         allow_any_target: args.allow_any_target,
         default_timeout: args.timeout,
+        reloads: reloads.clone(),
+        enable_reload: args.enable_reload,
     };
     let stats = state.http.clone();
     if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req)), stats) {
         return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
     }
-    if let Err(e) = signals::watch(state.clone(), loader, args.grace) {
+    if let Err(e) = signals::watch(state.clone(), reloads, args.grace) {
         return fail(EXIT_SETUP, format!("cannot install signal handlers: {e}"));
     }
     let shard = args

@@ -722,3 +722,113 @@ fn check_config_validates_without_serving() {
         stderr(&o)
     );
 }
+
+/// The whole response to `request`, head included.
+fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `POST /-/reload`: refused (403, naming the flag) unless
+/// `--enable-reload`; with it, a reload like SIGHUP's whose answer says how
+/// it went, counted in `pulse_config_reloads_total`. Other methods are 405.
+#[test]
+fn post_reload_is_off_by_default_and_reloads_like_sighup() {
+    let http = HttpFixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.txt");
+    let p = path.to_str().unwrap();
+    std::fs::write(
+        &path,
+        format!("{}\ntcp://{}\n", http.url("/ok"), http.addr()),
+    )
+    .unwrap();
+    let post = "POST /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    let off = Serve::start("tokio", &["-t", p, "--interval", "1h"]);
+    let (status, body) = raw(off.addr, post);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--enable-reload"), "{body}");
+    let m = off.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="success"}"#),
+        Some(0.0),
+        "a refused reload is no reload"
+    );
+    drop(off);
+
+    let serve = Serve::start("threads", &["-t", p, "--interval", "1h", "--enable-reload"]);
+    let a = serve.addr;
+    let got = exchange(
+        a,
+        "GET /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
+    assert!(got.contains("\r\nAllow: POST\r\n"), "{got}");
+    let got = exchange(
+        a,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
+    assert!(got.contains("\r\nAllow: GET, HEAD\r\n"), "{got}");
+
+    // A bad file: 500 with every FILE:LINE:COL error, the old targets kept.
+    std::fs::write(
+        &path,
+        format!("{}\nbogus://x\ntcp://127.0.0.1\n", http.url("/ok")),
+    )
+    .unwrap();
+    let (status, body) = raw(a, post);
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains(&format!("{p}:2:1: unsupported scheme")),
+        "{body}"
+    );
+    assert!(body.contains(&format!("{p}:3:")), "{body}");
+    assert!(
+        body.contains("not reloaded; still probing the 2 targets loaded before"),
+        "{body}"
+    );
+    // The answer comes after the state changed: no wait needed.
+    let m = serve.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="failure"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(0.0));
+    assert_eq!(sample(&m, "pulse_targets"), Some(2.0));
+
+    // A good file: 200, in force at once.
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\ntcp://{}\n",
+            http.url("/ok"),
+            http.url("/status/404"),
+            closed_port()
+        ),
+    )
+    .unwrap();
+    let (status, body) = raw(a, post);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!("reloaded {p}: 3 of 3 targets, from the next round on\n")
+    );
+    let m = serve.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="success"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(1.0));
+    assert_eq!(sample(&m, "pulse_targets"), Some(3.0));
+    assert!(
+        serve.log().contains("POST /-/reload: reloaded"),
+        "{}",
+        serve.log()
+    );
+}
