@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::disconnect::Watch;
+
 /// Bytes of request line plus headers a request may have (nginx's default
 /// `client_header_buffer_size` is 1 KiB, growing to 8 KiB).
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
@@ -117,7 +119,21 @@ impl Response {
 }
 
 /// What the server calls for every request.
-pub(crate) type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&Request, &Client<'_>) -> Response + Send + Sync>;
+
+/// The connection a request came on, as far as a handler may use it: to
+/// learn that the client has gone, not to read or write.
+pub(crate) struct Client<'a> {
+    stream: &'a TcpStream,
+}
+
+impl Client<'_> {
+    /// Call `gone` at once if the client goes away before the returned
+    /// watch is finished (see [`super::disconnect`]).
+    pub(crate) fn watch(&self, gone: impl FnOnce() + Send + 'static) -> io::Result<Watch> {
+        Watch::start(self.stream, gone)
+    }
+}
 
 /// The connection figures `/metrics` shows, so an operator can see a
 /// server under connection pressure before a scrape ever fails.
@@ -314,7 +330,7 @@ fn connection(mut stream: TcpStream, handler: &Handler, slot: &Registered) {
         };
         let head_only = request.method == "HEAD";
         slot.conns.set_busy(slot.id, true);
-        let response = handler(&request);
+        let response = handler(&request, &Client { stream: &stream });
         if write_response(&mut stream, &response, keep_alive, head_only).is_err() || !keep_alive {
             return;
         }

@@ -137,6 +137,19 @@ pub(crate) fn render(state: &State) -> String {
     f.write_to(&mut out);
 
     let mut f = Family::typed(
+        "pulse_probe_requests_total",
+        "On-demand /probe probes finished, by kind and result (up, the error kind, or cancelled: the client went away first).",
+        MetricType::Counter,
+    );
+    for ((kind, result), n) in &c.probe_requests {
+        f.sample(
+            &none.with("kind", kind.as_str()).with("result", result),
+            *n as f64,
+        );
+    }
+    f.write_to(&mut out);
+
+    let mut f = Family::typed(
         "pulse_queue_wait_seconds",
         "How late each probe started: from its due time (its spread start) until a worker ran it.",
         MetricType::Histogram,

@@ -20,6 +20,7 @@
 //! models register until it triggers, so reusing one across rounds would
 //! pile them up.
 
+mod disconnect;
 mod http;
 mod metrics;
 mod page;
@@ -49,7 +50,7 @@ use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
 use crate::input::{ByteSize, Source, bad_lines, read_ca, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
-use http::{Request, Response};
+use http::{Client, Request, Response};
 use reload::Reloads;
 use state::{CompletedRound, Config, Info, Round, RoundEnd, RoundSink, State};
 
@@ -269,7 +270,7 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn handle(&self, req: &Request) -> Response {
+    fn handle(&self, req: &Request, client: &Client<'_>) -> Response {
         match req.path.as_str() {
             "/-/reload" => self.reload(req),
             "/metrics" => Response {
@@ -278,7 +279,7 @@ impl Handlers {
                 body: metrics::render(&self.state).into_bytes(),
                 headers: Vec::new(),
             },
-            "/probe" => self.probe(req),
+            "/probe" => self.probe(req, client),
             "/healthz" => {
                 if self.state.stopping.is_triggered() {
                     Response::text(503, "stopping\n")
@@ -348,7 +349,12 @@ impl Handlers {
     /// One on-demand probe, blackbox style: the answer is that probe's
     /// series, without `target`/`kind` labels (Prometheus adds the target as
     /// `instance` through relabelling, as for blackbox_exporter).
-    fn probe(&self, req: &Request) -> Response {
+    ///
+    /// If the client goes away first (a scrape that timed out), the probe
+    /// is cancelled at once: its shutdown is triggered with no grace, which
+    /// every model honours by closing the probe's socket and reporting it
+    /// `cancelled` (counted in `pulse_probe_requests_total`).
+    fn probe(&self, req: &Request, client: &Client<'_>) -> Response {
         let Some(text) = req.param("target").filter(|t| !t.trim().is_empty()) else {
             return Response::text(
                 400,
@@ -408,11 +414,29 @@ impl Handlers {
             Err(e) => return Response::text(400, format!("{e}\n")),
         };
         let mut sink = Collect::new(1);
-        if let Err(e) = (self.run)(plan, Shutdown::new(Duration::ZERO), &mut sink) {
+        let shutdown = Shutdown::new(Duration::ZERO);
+        let cancel = shutdown.clone();
+        let watch = client.watch(move || {
+            cancel.trigger(Instant::now());
+        });
+        if let Err(e) = &watch {
+            // Out of threads or descriptors: the probe still runs, to its
+            // own deadline, as it would unwatched.
+            tracing::warn!("cannot watch a /probe client for a close: {e}");
+        }
+        let ran = (self.run)(plan, shutdown, &mut sink);
+        if let Ok(watch) = watch {
+            watch.finish();
+        }
+        if let Err(e) = ran {
             return Response::text(500, format!("cannot run the probe: {e}\n"));
         }
+        let results = sink.into_ordered();
+        for r in &results {
+            self.state.record_probe_request(r);
+        }
         let mut body = String::new();
-        write_targets(&mut body, &sink.into_ordered(), TargetLabels::Bare);
+        write_targets(&mut body, &results, TargetLabels::Bare);
         Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -528,7 +552,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         enable_reload: args.enable_reload,
     };
     let stats = state.http.clone();
-    if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req)), stats) {
+    let handler = Arc::new(move |req: &Request, client: &Client<'_>| handlers.handle(req, client));
+    if let Err(e) = http::spawn(listener, handler, stats) {
         return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
     }
     if let Err(e) = signals::watch(state.clone(), reloads, args.grace) {

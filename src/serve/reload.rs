@@ -199,20 +199,21 @@ impl Drop for Stopped<'_> {
 }
 
 /// One reload: the new config in force, or the old one kept and counted.
+/// The log line comes first, so whoever sees the change in `/metrics` can
+/// find its reason in the log.
 fn reload(state: &State, loader: &Loader, causes: &str) -> Outcome {
     match loader.load() {
         Ok(config) => {
             let (mine, all) = (config.plan.len(), config.all.len());
-            state.replace_config(config);
             let summary = format!(
                 "reloaded {}: {mine} of {all} targets, from the next round on",
                 loader.source
             );
             eprintln!("pulse serve: {causes}: {summary}");
+            state.replace_config(config);
             Ok(summary)
         }
         Err(e) => {
-            state.reload_failed();
             let kept = state.config().plan.len();
             let kept = format!(
                 "{} not reloaded; still probing the {kept} targets loaded before",
@@ -220,6 +221,7 @@ fn reload(state: &State, loader: &Loader, causes: &str) -> Outcome {
             );
             eprintln!("{e}");
             eprintln!("pulse serve: {causes}: {kept}");
+            state.reload_failed();
             Err(format!("{e}\n{kept}"))
         }
     }

@@ -155,8 +155,11 @@ pub(crate) struct Reloads {
 /// bytes, copied under the lock and rendered outside it.
 #[derive(Clone)]
 pub(crate) struct Counters {
-    /// Probes finished, by kind and result (`up`, or the error kind).
+    /// Round probes finished, by kind and result (`up`, or the error kind).
     pub(crate) probes: BTreeMap<(Kind, &'static str), u64>,
+    /// On-demand `/probe` probes finished, by kind and result; `cancelled`
+    /// when the client went away before the probe ended.
+    pub(crate) probe_requests: BTreeMap<(Kind, &'static str), u64>,
     pub(crate) queue_wait: Histogram,
     pub(crate) round_duration: Histogram,
     pub(crate) rounds: RoundCounts,
@@ -205,6 +208,7 @@ impl State {
             round: Mutex::new(None),
             counters: Mutex::new(Counters {
                 probes: BTreeMap::new(),
+                probe_requests: BTreeMap::new(),
                 queue_wait: Histogram::new(QUEUE_WAIT_BUCKETS),
                 round_duration: Histogram::new(ROUND_BUCKETS),
                 rounds: RoundCounts::default(),
@@ -319,6 +323,15 @@ impl State {
             let started = r.plan.probes_started().saturating_sub(r.started_before);
             started.saturating_sub(r.completed.load(Ordering::Relaxed))
         })
+    }
+
+    /// Count an on-demand `/probe` result.
+    pub(crate) fn record_probe_request(&self, result: &ProbeResult) {
+        let outcome = result.error.as_ref().map_or("up", |e| e.kind.as_str());
+        *lock(&self.counters)
+            .probe_requests
+            .entry((result.kind, outcome))
+            .or_default() += 1;
     }
 
     /// A result from a round run with `config`.

@@ -14,6 +14,7 @@ mod redirects;
 mod runtimes;
 mod scan;
 pub(crate) mod serve;
+mod serve_disconnect;
 mod shutdown;
 mod stacks;
 pub(crate) mod util;

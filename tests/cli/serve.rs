@@ -76,6 +76,24 @@ impl Serve {
         get(self.addr, path)
     }
 
+    /// Wait until stderr holds `needle` (it is read on a thread of its
+    /// own, so a line the exporter wrote may not be here yet), for at most
+    /// `limit`; the log so far.
+    pub fn wait_log(&self, limit: Duration, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log after {limit:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `/metrics`, which must answer 200.
     pub fn metrics(&self) -> String {
         let (status, body) = self.get("/metrics");
@@ -355,13 +373,12 @@ fn sighup_reloads_and_a_bad_file_keeps_the_old_targets() {
     });
     assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(0.0));
     assert_eq!(sample(&m, "pulse_targets"), Some(2.0), "old targets kept");
-    let log = serve.log();
+    let log = serve.wait_log(Duration::from_secs(10), "not reloaded");
     assert!(
         log.contains(&format!("{path}:2:1: unsupported scheme")),
         "{log}"
     );
     assert!(log.contains(&format!("{path}:3:")), "{log}");
-    assert!(log.contains("not reloaded"), "{log}");
     let before = rounds(&m);
     serve.wait_for(Duration::from_secs(10), |m| rounds(m) >= before + 2.0);
 
@@ -826,9 +843,5 @@ fn post_reload_is_off_by_default_and_reloads_like_sighup() {
     );
     assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(1.0));
     assert_eq!(sample(&m, "pulse_targets"), Some(3.0));
-    assert!(
-        serve.log().contains("POST /-/reload: reloaded"),
-        "{}",
-        serve.log()
-    );
+    serve.wait_log(Duration::from_secs(10), "POST /-/reload: reloaded");
 }
