@@ -21,6 +21,7 @@
 //! pile them up.
 
 mod disconnect;
+mod history;
 mod http;
 mod metrics;
 mod page;
@@ -290,7 +291,12 @@ impl Handlers {
             "/" => Response {
                 status: 200,
                 content_type: "text/html; charset=utf-8",
-                body: page::render(&self.state).into_bytes(),
+                // `?page=N`; anything else is the first page.
+                body: page::render(
+                    &self.state,
+                    req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+                )
+                .into_bytes(),
                 headers: Vec::new(),
             },
             other => Response::text(

@@ -20,6 +20,8 @@ use pulse_core::result::{ErrorKind, Kind, ProbeResult};
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::Target;
 
+use super::history::History;
+
 /// Upper bounds of the queue-wait histogram, in seconds.
 const QUEUE_WAIT_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0];
 /// Upper bounds of the round-duration histogram, in seconds.
@@ -81,11 +83,23 @@ pub(crate) struct Latest {
     pub(crate) at: SystemTime,
 }
 
-/// The config in force and the last result of each of its targets, under
+/// The config in force and the last results of each of its targets, under
 /// one lock so that a reload and a result can never cross.
 pub(crate) struct Current {
     pub(crate) config: Arc<Config>,
+    /// Each target's last result, whole, by plan index.
     pub(crate) latest: Vec<Option<Latest>>,
+    /// Each target's recent results, compact, by plan index (see
+    /// [`History`] for the bound); `None` until its first result.
+    pub(crate) history: Vec<Option<Arc<History>>>,
+}
+
+/// What the page at `/` draws, copied under the lock.
+pub(crate) struct PageSnapshot {
+    pub(crate) config: Arc<Config>,
+    pub(crate) latest: Vec<Option<Latest>>,
+    pub(crate) history: Vec<Option<Arc<History>>>,
+    pub(crate) rounds: RoundCounts,
 }
 
 /// The round being run, for the in-flight gauge and for stopping it.
@@ -199,11 +213,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl State {
     pub(crate) fn new(info: Info, config: Config) -> State {
         let latest = vec![None; config.plan.len()];
+        let history = vec![None; config.plan.len()];
         State {
             info,
             current: Mutex::new(Current {
                 config: Arc::new(config),
                 latest,
+                history,
             }),
             round: Mutex::new(None),
             counters: Mutex::new(Counters {
@@ -238,14 +254,22 @@ impl State {
             let mut guard = lock(&self.current);
             let cur = &mut *guard;
             let mut latest = vec![None; config.plan.len()];
-            for (old, slot) in cur.config.keys.iter().zip(cur.latest.iter_mut()) {
-                if let Some(&j) = config.index.get(old) {
-                    latest[j] = slot.take();
+            let mut history = vec![None; config.plan.len()];
+            let old = cur
+                .config
+                .keys
+                .iter()
+                .zip(cur.latest.iter_mut().zip(cur.history.iter_mut()));
+            for (key, (last, ring)) in old {
+                if let Some(&j) = config.index.get(key) {
+                    latest[j] = last.take();
+                    history[j] = ring.take();
                 }
             }
             *cur = Current {
                 config: Arc::new(config),
                 latest,
+                history,
             };
             drop(guard);
         }
@@ -351,7 +375,8 @@ impl State {
         {
             return;
         }
-        let mut cur = lock(&self.current);
+        let mut guard = lock(&self.current);
+        let cur = &mut *guard;
         // A reload during the round: find the target in the new config by
         // its key (it may have moved, or be gone).
         let slot = if std::ptr::eq(config, Arc::as_ptr(&cur.config)) {
@@ -362,18 +387,36 @@ impl State {
                 .get(index)
                 .and_then(|k| cur.config.index.get(k).copied())
         };
-        if let Some(slot) = slot.and_then(|i| cur.latest.get_mut(i)) {
-            *slot = Some(Latest {
-                result,
-                at: SystemTime::now(),
-            });
-        }
+        let Some((last, ring)) =
+            slot.and_then(|i| cur.latest.get_mut(i).zip(cur.history.get_mut(i)))
+        else {
+            return;
+        };
+        let at = SystemTime::now();
+        // Copies the ring only if a page render is holding it now.
+        Arc::make_mut(ring.get_or_insert_with(Arc::default)).push(&result, at);
+        *last = Some(Latest { result, at });
     }
 
-    /// A snapshot of the config and results, for rendering.
+    /// A snapshot of the config and last results, for `/metrics`.
     pub(crate) fn snapshot(&self) -> (Arc<Config>, Vec<Option<Latest>>) {
         let cur = lock(&self.current);
         (cur.config.clone(), cur.latest.clone())
+    }
+
+    /// What the page draws: the last results, the rings (shared, not
+    /// copied) and the round counts.
+    pub(crate) fn page_snapshot(&self) -> PageSnapshot {
+        let (config, latest, history) = {
+            let cur = lock(&self.current);
+            (cur.config.clone(), cur.latest.clone(), cur.history.clone())
+        };
+        PageSnapshot {
+            config,
+            latest,
+            history,
+            rounds: self.round_counts(),
+        }
     }
 }
 

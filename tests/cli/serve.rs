@@ -270,7 +270,7 @@ fn exposes_results(runtime: &str) {
     let (status, page) = serve.get("/");
     assert_eq!(status, 200);
     assert!(
-        page.contains(&http.url("/status/500")) && page.contains("status: "),
+        page.contains(&http.url("/status/500")) && page.contains("<b>status</b>"),
         "{page}"
     );
     assert_eq!(serve.get("/healthz"), (200, "ok\n".into()));
