@@ -14,8 +14,9 @@
 //! The render is a few string writes per result kept (the strip draws each
 //! run of equal results as one dashed line, not a shape per cell), and the
 //! page holds at most [`PAGE_SIZE`] rows, `?page=N` the rest, so a browser
-//! gets a few hundred kilobytes whatever the file. Sorting puts every
-//! failing target on the first pages.
+//! gets at most about 650 KB (1.3 KB a row with full history, most of it
+//! the latency line) whatever the file. Sorting puts every failing target
+//! on the first pages.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -30,8 +31,8 @@ use super::state::{Info, Latest, PageSnapshot, State};
 use crate::markup::escape;
 
 /// Rows per page: every failure up to this many shows on page 1, and a
-/// page stays a few hundred kilobytes (about 1 KB a row) that a browser
-/// lays out at once.
+/// page stays near 650 KB (1.3 KB a row with full history), which a
+/// browser lays out at once.
 pub(crate) const PAGE_SIZE: usize = 500;
 
 /// Width of one result in the strip and the latency line, in px: 4 drawn
