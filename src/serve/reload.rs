@@ -58,7 +58,7 @@ struct Pending {
     /// When the reload now running started, if one is: the signal thread
     /// says how long it has been stuck when another SIGHUP comes.
     running_since: Option<Instant>,
-    /// False once the reload thread has ended (it only does by panicking).
+    /// Set once the reload thread has ended (it only ends by panicking).
     stopped: bool,
 }
 
