@@ -4,7 +4,8 @@
 # Installs what the tests need when it is missing (Debian's prometheus
 # package: promtool, and the Prometheus server that tests/cli/prometheus.rs
 # starts on loopback to scrape `pulse serve`; nginx-light for the
-# real-server tests; golang-go for the Go baselines), then runs:
+# real-server tests; golang-go for the Go baselines; chromium for the
+# status page), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
 # five models), the loom model checks (scripts/loom.sh, a few minutes), the
@@ -22,6 +23,10 @@ command -v promtool >/dev/null || missing+=(prometheus)
 # The Go baselines (bench/baselines/go, tests/cli/baselines.rs); skipped
 # with the reason when it cannot be installed.
 command -v go >/dev/null || missing+=(golang-go)
+# Headless Chromium renders `pulse serve`'s status page in
+# tests/cli/serve_page.rs (skipped with the reason without it), and takes
+# reports/serve-page.png (scripts/screenshot-page.sh).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
     # Without starting their services: see scripts/apt.sh.

@@ -326,6 +326,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SIZE", default_value_t = input::DEFAULT_TARGETS_CAP)]
     max_targets_size: input::ByteSize,
 
+    /// Accept POST /-/reload, which re-reads the targets file as SIGHUP does (as
+    /// Prometheus's --web.enable-lifecycle). Off by default: it is a write endpoint,
+    /// and anyone who can reach --listen could use it; without this flag it answers 403.
+    #[arg(long)]
+    enable_reload: bool,
+
+    /// Check the targets file and exit, probing nothing and binding nothing: the same
+    /// loading as serving (syntax, options, CA bundles, --shard, --max-targets-size).
+    /// Exit 0 with a one-line summary on stdout, or 2 with every FILE:LINE:COL error.
+    #[arg(long)]
+    check_config: bool,
+
     /// Stop after this many rounds (for soak runs and tests), printing memory figures.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: Option<u64>,

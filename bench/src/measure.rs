@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use pulse_procfs::{Proc, Status};
 use serde::Serialize;
 use wait4::Wait4;
 
@@ -206,20 +207,12 @@ fn children_usage() -> Result<Usage, String> {
 /// The `Threads:` count and `VmHWM` (KiB) of a running process; None once
 /// it has exited (a zombie has no threads or memory left to count).
 fn sample(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    if status
-        .lines()
-        .any(|l| l.starts_with("State:") && l.contains("zombie"))
-    {
+    let status = Status::read(Proc::Pid(pid))?;
+    if status.is_zombie() {
         return None;
     }
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    Some((field("Threads:")?, field("VmHWM:").unwrap_or(0)))
+    let hwm_kib = status.bytes("VmHWM").map_or(0, |b| b / 1024);
+    Some((status.number("Threads")?, hwm_kib))
 }
 
 /// Sorted copy of some values.

@@ -14,7 +14,8 @@
 //! a thread: the request head ([`MAX_HEAD`] bytes, [`MAX_HEADERS`] headers),
 //! the time to send it ([`HEAD_TIMEOUT`]), idle keep-alive
 //! ([`IDLE_TIMEOUT`]), writes ([`WRITE_TIMEOUT`]) and connections. Bodies are
-//! refused: every endpoint is a GET.
+//! refused: every endpoint is a GET, but for the bodiless POSTs of
+//! [`POST_PATHS`].
 //!
 //! # The connection cap cannot lock out a scrape
 //!
@@ -38,6 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::disconnect::Watch;
+
 /// Bytes of request line plus headers a request may have (nginx's default
 /// `client_header_buffer_size` is 1 KiB, growing to 8 KiB).
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
@@ -56,11 +59,16 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long writing a response may block on a client that does not read.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The only paths that take POST (with no body: `/-/reload` is an action,
+/// not an upload). POST anywhere else is answered 405 here, before a
+/// handler sees it, as bodies are refused here.
+pub(crate) const POST_PATHS: &[&str] = &["/-/reload"];
 
 /// A parsed request: what the handlers need of it.
 #[derive(Debug)]
 pub(crate) struct Request {
-    /// `GET` or `HEAD` (others are answered 405 before a handler sees them).
+    /// `GET`, `HEAD`, or `POST` on one of [`POST_PATHS`] (others are
+    /// answered 405 before a handler sees them).
     pub(crate) method: String,
     /// The path, without the query.
     pub(crate) path: String,
@@ -111,7 +119,21 @@ impl Response {
 }
 
 /// What the server calls for every request.
-pub(crate) type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&Request, &Client<'_>) -> Response + Send + Sync>;
+
+/// The connection a request came on, as far as a handler may use it: to
+/// learn that the client has gone, not to read or write.
+pub(crate) struct Client<'a> {
+    stream: &'a TcpStream,
+}
+
+impl Client<'_> {
+    /// Call `gone` at once if the client goes away before the returned
+    /// watch is finished (see [`super::disconnect`]).
+    pub(crate) fn watch(&self, gone: impl FnOnce() + Send + 'static) -> io::Result<Watch> {
+        Watch::start(self.stream, gone)
+    }
+}
 
 /// The connection figures `/metrics` shows, so an operator can see a
 /// server under connection pressure before a scrape ever fails.
@@ -308,7 +330,7 @@ fn connection(mut stream: TcpStream, handler: &Handler, slot: &Registered) {
         };
         let head_only = request.method == "HEAD";
         slot.conns.set_busy(slot.id, true);
-        let response = handler(&request);
+        let response = handler(&request, &Client { stream: &stream });
         if write_response(&mut stream, &response, keep_alive, head_only).is_err() || !keep_alive {
             return;
         }
@@ -422,9 +444,23 @@ fn parse(head: &[u8]) -> Result<(Request, bool), Response> {
         query: query.to_owned(),
         headers,
     };
-    if request.method != "GET" && request.method != "HEAD" {
-        let mut r = Response::text(405, format!("method {} not allowed\n", request.method));
-        r.headers.push(("Allow", "GET, HEAD".into()));
+    let takes_post = POST_PATHS.contains(&request.path.as_str());
+    let allowed = match request.method.as_str() {
+        "GET" | "HEAD" => true,
+        "POST" => takes_post,
+        _ => false,
+    };
+    if !allowed {
+        let mut r = Response::text(
+            405,
+            format!(
+                "method {} not allowed on {}\n",
+                request.method, request.path
+            ),
+        );
+        // The handler answers GET on a POST path with its own 405.
+        let allow = if takes_post { "POST" } else { "GET, HEAD" };
+        r.headers.push(("Allow", allow.into()));
         return Err(r);
     }
     // No endpoint takes a body, and reading one would be one more thing to
@@ -566,6 +602,13 @@ mod tests {
     fn refusals() {
         let status = |head: &[u8]| parse(head).err().map(|r| r.status);
         assert_eq!(status(b"POST / HTTP/1.1\r\n\r\n"), Some(405));
+        assert_eq!(status(b"DELETE /-/reload HTTP/1.1\r\n\r\n"), Some(405));
+        assert_eq!(status(b"POST /-/reload HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(
+            status(b"POST /-/reload HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
+            Some(413),
+            "a POST path still takes no body"
+        );
         assert_eq!(
             status(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
             Some(413)

@@ -7,22 +7,30 @@
 //!   overlap. A tick that arrives while a round still runs is skipped and
 //!   counted, never queued.
 //! - the **signal thread** ([`signals`]) handles the signals. SIGHUP asks
-//!   the reload thread to re-read the targets file (a bad file keeps the old
-//!   targets; a stuck read cannot delay a stop). SIGTERM or SIGINT stops: no
-//!   new round, the running one drains for `--grace`, then exit 0. A second
-//!   one exits at once.
+//!   the reload thread ([`reload`]) to re-read the targets file (a bad file
+//!   keeps the old targets; a stuck read cannot delay a stop). SIGTERM or
+//!   SIGINT stops: no new round, the running one drains for `--grace`, then
+//!   exit 0. A second one exits at once.
 //! - the **HTTP threads** ([`http`]) answer `/metrics`, `/probe`, `/healthz`
-//!   and `/` from the shared [`state::State`], never waiting for a round.
+//!   and `/` from the shared [`state::State`] ([`metrics`] and [`page`]
+//!   render it), never waiting for a round, and `POST /-/reload` (with
+//!   `--enable-reload`) through the reload thread.
 //!
 //! Each round gets a fresh [`Shutdown`]. A `Shutdown` keeps the callbacks the
 //! models register until it triggers, so reusing one across rounds would
 //! pile them up.
 
+mod disconnect;
+mod history;
 mod http;
+mod metrics;
+mod page;
+mod reload;
 mod signals;
 mod state;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -35,6 +43,7 @@ use pulse_core::model::Collect;
 use pulse_core::plan::{Options, Plan};
 use pulse_core::redact::redact_password;
 use pulse_core::redirect::{AllowedHost, RedirectPolicy};
+use pulse_core::result::Kind;
 use pulse_core::session::fmt_duration;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
@@ -42,8 +51,9 @@ use pulse_core::target::{MAX_DURATION, Target, parse_target, parse_targets};
 use crate::input::{ByteSize, Source, bad_lines, read_named, read_targets};
 use crate::scan::{RunFn, check_open_files, model};
 use crate::{Cli, EXIT_SETUP, EXIT_UP, EXIT_USAGE, ServeArgs, fail};
-use http::{Request, Response};
-use state::{Config, Info, Round, RoundSink, State};
+use http::{Client, Request, Response};
+use reload::Reloads;
+use state::{CompletedRound, Config, Info, Round, RoundEnd, RoundSink, State};
 
 /// What `--shard I/N` asks for: keep the targets whose hash modulo `count`
 /// is `index`.
@@ -97,7 +107,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// How a targets file becomes a [`Config`]: at start and on every SIGHUP.
+/// How a targets file becomes a [`Config`]: at start, on every SIGHUP and
+/// `POST /-/reload`, and for `--check-config`.
 struct Loader {
     path: PathBuf,
     source: String,
@@ -186,6 +197,38 @@ impl Loader {
     }
 }
 
+/// `--check-config`'s one line: the file's targets by kind, and, with
+/// `--shard`, the share this instance would probe (the shard is applied,
+/// as serving would).
+fn check_summary(config: &Config, shard: Option<Shard>) -> String {
+    let by_kind = |targets: &[Target]| {
+        let count = |k: Kind| targets.iter().filter(|t| t.kind == k).count();
+        format!(
+            "http {}, tcp {}, icmp {}",
+            count(Kind::Http),
+            count(Kind::Tcp),
+            count(Kind::Icmp)
+        )
+    };
+    let mut line = format!(
+        "{}: valid: {} targets ({})",
+        config.source,
+        config.all.len(),
+        by_kind(&config.all)
+    );
+    if let Some(s) = shard {
+        let _ = write!(
+            line,
+            "; shard {}/{} probes {} of them ({})",
+            s.index,
+            s.count,
+            config.plan.len(),
+            by_kind(&config.plan.targets)
+        );
+    }
+    line
+}
+
 /// Spread starts over 80% of what the interval leaves after the longest
 /// timeout, so a round whose probes all keep their deadlines (and are not
 /// held up by the worker bound) ends before the next tick. The other 20% is
@@ -223,18 +266,23 @@ struct Handlers {
     run: RunFn,
     allow_any_target: bool,
     default_timeout: Duration,
+    /// The reload thread, for `POST /-/reload`.
+    reloads: Arc<Reloads>,
+    /// `--enable-reload`: whether `POST /-/reload` may reload.
+    enable_reload: bool,
 }
 
 impl Handlers {
-    fn handle(&self, req: &Request) -> Response {
+    fn handle(&self, req: &Request, client: &Client<'_>) -> Response {
         match req.path.as_str() {
+            "/-/reload" => self.reload(req),
             "/metrics" => Response {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: self.state.metrics().into_bytes(),
+                body: metrics::render(&self.state).into_bytes(),
                 headers: Vec::new(),
             },
-            "/probe" => self.probe(req),
+            "/probe" => self.probe(req, client),
             "/healthz" => {
                 if self.state.stopping.is_triggered() {
                     Response::text(503, "stopping\n")
@@ -245,22 +293,76 @@ impl Handlers {
             "/" => Response {
                 status: 200,
                 content_type: "text/html; charset=utf-8",
-                body: self.state.page().into_bytes(),
+                // `?page=N`; anything else is the first page.
+                body: page::render(
+                    &self.state,
+                    req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+                )
+                .into_bytes(),
                 headers: Vec::new(),
             },
             other => Response::text(
                 404,
                 format!(
-                    "no such page: {other}\nendpoints: /metrics, /probe?target=TARGET, /healthz, /\n"
+                    "no such page: {other}\nendpoints: /metrics, /probe?target=TARGET, /healthz, /, \
+                     POST /-/reload\n"
                 ),
             ),
+        }
+    }
+
+    /// `POST /-/reload`: re-read the targets file as SIGHUP does, and say
+    /// how it went: 200, or 500 with every error (the old targets kept, as
+    /// Prometheus answers a failed reload).
+    fn reload(&self, req: &Request) -> Response {
+        if req.method != "POST" {
+            let mut r = Response::text(
+                405,
+                "/-/reload takes POST (e.g. curl -X POST http://HOST:PORT/-/reload)\n",
+            );
+            r.headers.push(("Allow", "POST".into()));
+            return r;
+        }
+        if !self.enable_reload {
+            return Response::text(
+                403,
+                "POST /-/reload is off: start pulse serve with --enable-reload to allow it \
+                 (off by default because anyone who can reach this address could use it); \
+                 SIGHUP reloads without it\n",
+            );
+        }
+        match self.reloads.request_and_wait(reload::HTTP_WAIT) {
+            Some(Ok(summary)) => Response::text(200, format!("{summary}\n")),
+            Some(Err(errors)) => Response::text(500, format!("{errors}\n")),
+            None => {
+                let running = self.reloads.running_for().map_or_else(String::new, |d| {
+                    format!(" (the reload running now started {} ago)", fmt_duration(d))
+                });
+                let mut r = Response::text(
+                    503,
+                    format!(
+                        "the reload did not finish within {}{running}: if it is stuck, {} may \
+                         be a FIFO with no writer or a pipe that never ends; it applies when it \
+                         ends, and pulse_config_last_reload_successful says how it went\n",
+                        fmt_duration(reload::HTTP_WAIT),
+                        self.reloads.source()
+                    ),
+                );
+                r.headers.push(("Retry-After", "10".into()));
+                r
+            }
         }
     }
 
     /// One on-demand probe, blackbox style: the answer is that probe's
     /// series, without `target`/`kind` labels (Prometheus adds the target as
     /// `instance` through relabelling, as for blackbox_exporter).
-    fn probe(&self, req: &Request) -> Response {
+    ///
+    /// If the client goes away first (a scrape that timed out), the probe
+    /// is cancelled at once: its shutdown is triggered with no grace, which
+    /// every model honours by closing the probe's socket and reporting it
+    /// `cancelled` (counted in `pulse_probe_requests_total`).
+    fn probe(&self, req: &Request, client: &Client<'_>) -> Response {
         let Some(text) = req.param("target").filter(|t| !t.trim().is_empty()) else {
             return Response::text(
                 400,
@@ -320,11 +422,29 @@ impl Handlers {
             Err(e) => return Response::text(400, format!("{e}\n")),
         };
         let mut sink = Collect::new(1);
-        if let Err(e) = (self.run)(plan, Shutdown::new(Duration::ZERO), &mut sink) {
+        let shutdown = Shutdown::new(Duration::ZERO);
+        let cancel = shutdown.clone();
+        let watch = client.watch(move || {
+            cancel.trigger(Instant::now());
+        });
+        if let Err(e) = &watch {
+            // Out of threads or descriptors: the probe still runs, to its
+            // own deadline, as it would unwatched.
+            tracing::warn!("cannot watch a /probe client for a close: {e}");
+        }
+        let ran = (self.run)(plan, shutdown, &mut sink);
+        if let Ok(watch) = watch {
+            watch.finish();
+        }
+        if let Err(e) = ran {
             return Response::text(500, format!("cannot run the probe: {e}\n"));
         }
+        let results = sink.into_ordered();
+        for r in &results {
+            self.state.record_probe_request(r);
+        }
         let mut body = String::new();
-        write_targets(&mut body, &sink.into_ordered(), TargetLabels::Bare);
+        write_targets(&mut body, &results, TargetLabels::Bare);
         Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -376,9 +496,20 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return fail(EXIT_USAGE, "nothing to serve");
+            return fail(
+                EXIT_USAGE,
+                if args.check_config {
+                    format!("{} is not valid", loader.source)
+                } else {
+                    "nothing to serve".to_owned()
+                },
+            );
         }
     };
+    if args.check_config {
+        println!("{}", check_summary(&config, args.shard));
+        return EXIT_UP;
+    }
     let listener = match TcpListener::bind(&args.listen) {
         Ok(l) => l,
         // Not an address at all (`--listen nonsense`): a usage error.
@@ -416,17 +547,24 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         },
         config,
     ));
+    let reloads = match Reloads::spawn(state.clone(), loader) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_SETUP, format!("cannot start the reload thread: {e}")),
+    };
     let handlers = Handlers {
         state: state.clone(),
         run,
         allow_any_target: args.allow_any_target,
         default_timeout: args.timeout,
+        reloads: reloads.clone(),
+        enable_reload: args.enable_reload,
     };
     let stats = state.http.clone();
-    if let Err(e) = http::spawn(listener, Arc::new(move |req| handlers.handle(req)), stats) {
+    let handler = Arc::new(move |req: &Request, client: &Client<'_>| handlers.handle(req, client));
+    if let Err(e) = http::spawn(listener, handler, stats) {
         return fail(EXIT_SETUP, format!("cannot start the HTTP server: {e}"));
     }
-    if let Err(e) = signals::watch(state.clone(), loader, args.grace) {
+    if let Err(e) = signals::watch(state.clone(), reloads, args.grace) {
         return fail(EXIT_SETUP, format!("cannot install signal handlers: {e}"));
     }
     let shard = args
@@ -479,7 +617,15 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             Ok(report) => {
                 succeeded = true;
                 let (up, complete) = (report.summary.up, !report.summary.interrupted);
-                state.end_round(complete.then_some((took, config.plan.len(), up)));
+                state.end_round(if complete {
+                    RoundEnd::Completed(CompletedRound {
+                        duration: took,
+                        targets: config.plan.len(),
+                        up,
+                    })
+                } else {
+                    RoundEnd::Interrupted
+                });
                 tracing::info!(
                     "round {done}: {up} of {} up, {:.3}s, resident {}{}",
                     config.plan.len(),
@@ -489,7 +635,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
                 );
             }
             Err(e) => {
-                state.end_round(None);
+                state.end_round(RoundEnd::Failed);
                 if !succeeded {
                     // Nothing will work better next time (no ICMP socket, no
                     // runtime): say so now rather than serve empty metrics.
@@ -501,7 +647,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
         first_rss = first_rss.or(rss);
         peak_rss = peak_rss.max(rss);
         if args.rounds == Some(done) {
-            let (_, skipped) = state.round_counts();
+            let skipped = state.round_counts().skipped;
             eprintln!(
                 "pulse serve: stopping after {done} rounds as asked (--rounds); {skipped} skipped; \
                  resident memory after round 1: {}, after round {done}: {}, peak after a round: {}",
@@ -536,8 +682,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
 }
 
 fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    state::status_bytes(&status, "VmRSS:")
+    pulse_procfs::Status::read(pulse_procfs::Proc::Current)?.bytes("VmRSS")
 }
 
 fn mib(bytes: Option<u64>) -> String {

@@ -14,6 +14,8 @@ mod redirects;
 mod runtimes;
 mod scan;
 pub(crate) mod serve;
+mod serve_disconnect;
+mod serve_page;
 mod shutdown;
 mod stacks;
 pub(crate) mod util;

@@ -53,8 +53,9 @@ fn serve_refuses_unconfigured_hops(runtime: &str) {
     let error = format!(r#"pulse_probe_error{{target="{to_b}",kind="http",error="protocol"}}"#);
     assert_eq!(sample(&m, &error), Some(1.0), "{m}");
     let (_, page) = serve.get("/");
+    // The page shows the kind, then the message.
     let refused = format!(
-        "protocol: redirect to {} refused: not a configured target",
+        "<b>protocol</b> <span class=\"msg\">redirect to {} refused: not a configured target",
         b.url("/ok")
     );
     assert!(page.contains(&refused), "{page}");

@@ -76,6 +76,24 @@ impl Serve {
         get(self.addr, path)
     }
 
+    /// Wait until stderr holds `needle` (it is read on a thread of its
+    /// own, so a line the exporter wrote may not be here yet), for at most
+    /// `limit`; the log so far.
+    pub fn wait_log(&self, limit: Duration, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log after {limit:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `/metrics`, which must answer 200.
     pub fn metrics(&self) -> String {
         let (status, body) = self.get("/metrics");
@@ -252,7 +270,7 @@ fn exposes_results(runtime: &str) {
     let (status, page) = serve.get("/");
     assert_eq!(status, 200);
     assert!(
-        page.contains(&http.url("/status/500")) && page.contains("status: "),
+        page.contains(&http.url("/status/500")) && page.contains("<b>status</b>"),
         "{page}"
     );
     assert_eq!(serve.get("/healthz"), (200, "ok\n".into()));
@@ -355,13 +373,12 @@ fn sighup_reloads_and_a_bad_file_keeps_the_old_targets() {
     });
     assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(0.0));
     assert_eq!(sample(&m, "pulse_targets"), Some(2.0), "old targets kept");
-    let log = serve.log();
+    let log = serve.wait_log(Duration::from_secs(10), "not reloaded");
     assert!(
         log.contains(&format!("{path}:2:1: unsupported scheme")),
         "{log}"
     );
     assert!(log.contains(&format!("{path}:3:")), "{log}");
-    assert!(log.contains("not reloaded"), "{log}");
     let before = rounds(&m);
     serve.wait_for(Duration::from_secs(10), |m| rounds(m) >= before + 2.0);
 
@@ -641,4 +658,190 @@ fn bad_input_is_refused_at_start() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--check-config` loads the file as serving would, then exits without
+/// probing or binding: 0 and a one-line summary, or 2 and every error.
+#[test]
+fn check_config_validates_without_serving() {
+    // Nothing listens on these: a probe would fail, and the check must not
+    // try one (it exits 0 whatever the targets' state).
+    let closed = closed_port();
+    let good = targets_file(&[
+        format!("http://{closed}/"),
+        format!("http://{closed}/other expect=200-299,301"),
+        format!("tcp://{closed}"),
+        "icmp://127.0.0.1".into(),
+    ]);
+    let path = good.path().to_str().unwrap();
+    // A port in use proves nothing is bound: serving would fail with 3.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(&["serve", "-t", path, "--check-config", "--listen", &addr]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out,
+        format!("{path}: valid: 4 targets (http 2, tcp 1, icmp 1)\n")
+    );
+
+    // With --shard, the shard is applied and its share stated; the two
+    // shards' shares add up to the file.
+    let share = |i: u32| {
+        let o = run(&[
+            "serve",
+            "-t",
+            path,
+            "--check-config",
+            "--shard",
+            &format!("{i}/2"),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let n: usize = out
+            .split(&format!("; shard {i}/2 probes "))
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        n
+    };
+    assert_eq!(share(0) + share(1), 4);
+
+    // Every error, FILE:LINE:COL, exit 2; a missing CA bundle too.
+    let bad = targets_file(&[
+        format!("tcp://{closed}"),
+        "nope://x".into(),
+        format!("http://{closed}/ bogus=1"),
+    ]);
+    let bad_path = bad.path().to_str().unwrap();
+    let o = run(&["serve", "-t", bad_path, "--check-config"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{bad_path}:2:1: unsupported scheme")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{bad_path}:3:")) && err.contains("unknown option `bogus`"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{bad_path} is not valid")), "{err}");
+    assert!(o.stdout.is_empty());
+
+    let no_ca = targets_file(&[format!("https://{closed}/ ca=missing.pem")]);
+    let no_ca_path = no_ca.path().to_str().unwrap();
+    let o = run(&["serve", "-t", no_ca_path, "--check-config"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{no_ca_path}:1:1: ca=missing.pem")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The whole response to `request`, head included.
+fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `POST /-/reload`: refused (403, naming the flag) unless
+/// `--enable-reload`; with it, a reload like SIGHUP's whose answer says how
+/// it went, counted in `pulse_config_reloads_total`. Other methods are 405.
+#[test]
+fn post_reload_is_off_by_default_and_reloads_like_sighup() {
+    let http = HttpFixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.txt");
+    let p = path.to_str().unwrap();
+    std::fs::write(
+        &path,
+        format!("{}\ntcp://{}\n", http.url("/ok"), http.addr()),
+    )
+    .unwrap();
+    let post = "POST /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    let off = Serve::start("tokio", &["-t", p, "--interval", "1h"]);
+    let (status, body) = raw(off.addr, post);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--enable-reload"), "{body}");
+    let m = off.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="success"}"#),
+        Some(0.0),
+        "a refused reload is no reload"
+    );
+    drop(off);
+
+    let serve = Serve::start("threads", &["-t", p, "--interval", "1h", "--enable-reload"]);
+    let a = serve.addr;
+    let got = exchange(
+        a,
+        "GET /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
+    assert!(got.contains("\r\nAllow: POST\r\n"), "{got}");
+    let got = exchange(
+        a,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
+    assert!(got.contains("\r\nAllow: GET, HEAD\r\n"), "{got}");
+
+    // A bad file: 500 with every FILE:LINE:COL error, the old targets kept.
+    std::fs::write(
+        &path,
+        format!("{}\nbogus://x\ntcp://127.0.0.1\n", http.url("/ok")),
+    )
+    .unwrap();
+    let (status, body) = raw(a, post);
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains(&format!("{p}:2:1: unsupported scheme")),
+        "{body}"
+    );
+    assert!(body.contains(&format!("{p}:3:")), "{body}");
+    assert!(
+        body.contains("not reloaded; still probing the 2 targets loaded before"),
+        "{body}"
+    );
+    // The answer comes after the state changed: no wait needed.
+    let m = serve.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="failure"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(0.0));
+    assert_eq!(sample(&m, "pulse_targets"), Some(2.0));
+
+    // A good file: 200, in force at once.
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\ntcp://{}\n",
+            http.url("/ok"),
+            http.url("/status/404"),
+            closed_port()
+        ),
+    )
+    .unwrap();
+    let (status, body) = raw(a, post);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!("reloaded {p}: 3 of 3 targets, from the next round on\n")
+    );
+    let m = serve.metrics();
+    assert_eq!(
+        sample(&m, r#"pulse_config_reloads_total{result="success"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "pulse_config_last_reload_successful"), Some(1.0));
+    assert_eq!(sample(&m, "pulse_targets"), Some(3.0));
+    serve.wait_log(Duration::from_secs(10), "POST /-/reload: reloaded");
 }

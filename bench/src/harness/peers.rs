@@ -154,18 +154,11 @@ pub(super) fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
-/// CPU seconds a process has used (`/proc/PID/stat` utime + stime).
+/// CPU seconds a process has used (`/proc/PID/stat` utime + stime); 0
+/// when it cannot be read.
 fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the `(comm)`, which may hold spaces: state is the 1st,
-    // utime the 12th and stime the 13th.
-    let after = stat.rsplit_once(')').map_or("", |p| p.1);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
+    pulse_procfs::Stat::read(pulse_procfs::Proc::Pid(pid))
+        .map_or(0.0, |s| s.cpu_time().as_secs_f64())
 }
 
 /// A running blackbox_exporter, stopped (by its PID) on drop.
