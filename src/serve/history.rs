@@ -152,6 +152,7 @@ mod tests {
             http: None,
             icmp: None,
             error: error.map(|k| ProbeError::new(k, "failed")),
+            addresses: Vec::new(),
         }
     }
 

@@ -531,6 +531,7 @@ mod tests {
             http: None,
             icmp: None,
             error: error.map(|(k, m)| ProbeError::new(k, m)),
+            addresses: Vec::new(),
         }
     }
 
