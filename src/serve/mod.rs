@@ -153,20 +153,20 @@ impl Loader {
             .filter(|t| self.shard.is_none_or(|s| s.keeps(t)))
             .cloned()
             .collect();
-        // Every line's CA bundle is loaded and checked, whichever shard it
+        // Every line's files are loaded and checked, whichever shard it
         // falls in: the file is bad or good as a whole, and `/probe` may run
         // any configured target.
-        let mut cas = HashMap::new();
+        let mut files = HashMap::new();
         let mut read = |p: &Path| -> io::Result<Vec<u8>> {
             let bytes = read_named(&self.base.join(p))?;
-            cas.insert(p.to_path_buf(), bytes.clone());
+            files.insert(p.to_path_buf(), bytes.clone());
             Ok(bytes)
         };
         Plan::new(&self.source, all.clone(), options.clone(), &mut read).map_err(|errors| {
             format!("{errors}\nbad file(s) named by targets in {}", self.source)
         })?;
         let mut cached = |p: &Path| {
-            cas.get(p)
+            files.get(p)
                 .cloned()
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         };
@@ -189,7 +189,7 @@ impl Loader {
         Ok(Config {
             source: self.source.clone(),
             all,
-            cas,
+            files,
             plan: Arc::new(plan),
             keys,
             index,
@@ -407,13 +407,13 @@ impl Handlers {
             redirects: config.plan.options.redirects.clone(),
             ..Options::default()
         };
-        // Only the bundles the file named: a target from a query string may
-        // not make the exporter read files.
+        // Only the files the targets file named: a target from a query
+        // string may not make the exporter read files.
         let mut read = |p: &Path| {
-            config.cas.get(p).cloned().ok_or_else(|| {
+            config.files.get(p).cloned().ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    "ca=FILE is allowed only in the targets file",
+                    "files (ca=, body_file=, auth_file=) are read only when the targets file names them",
                 )
             })
         };

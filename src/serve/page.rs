@@ -490,7 +490,7 @@ mod tests {
         Config {
             source: "targets.txt".into(),
             all: targets,
-            cas: Default::default(),
+            files: Default::default(),
             plan: Arc::new(plan),
             keys,
             index,

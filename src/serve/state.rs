@@ -46,8 +46,9 @@ pub(crate) struct Config {
     pub(crate) source: String,
     /// Every target of the file (all shards): `/probe` accepts these.
     pub(crate) all: Vec<Target>,
-    /// The CA bundles the targets name, read once per load.
-    pub(crate) cas: HashMap<PathBuf, Vec<u8>>,
+    /// The files the targets name (`ca=`, `body_file=`, `auth_file=`),
+    /// read once per load: `/probe` reads no others.
+    pub(crate) files: HashMap<PathBuf, Vec<u8>>,
     /// This shard's targets, with the round options. Kept for the life of
     /// the config, so its `probes_started` counts across rounds.
     pub(crate) plan: Arc<Plan>,
