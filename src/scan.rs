@@ -181,6 +181,12 @@ fn native_cannot(t: &Target) -> Option<&'static str> {
              client hands over; run it with --stack core",
         );
     }
+    if t.all_addresses {
+        return Some(
+            "all_addresses probes each address the core resolves; the native clients resolve \
+             names themselves; run it with --stack core",
+        );
+    }
     if t.ip != IpFamily::Any {
         return Some(
             "ip= limits the addresses the core resolves; the native clients resolve names \

@@ -90,6 +90,9 @@ enum State {
     Connect,
     Exchange,
     Ping,
+    /// `all_addresses`: inner sessions probe the addresses in turn
+    /// (session/every.rs).
+    Every,
     Done,
 }
 
@@ -132,6 +135,8 @@ pub struct Session {
     /// Names pinned to addresses (`--resolve`): looked up here, never
     /// through the model's resolver.
     pinned: Option<Arc<Pins>>,
+    /// `all_addresses`: the per-address sessions, once the name resolved.
+    every: Option<Box<Every>>,
     /// Resolved addresses, tried in order while connects are refused.
     addrs: Vec<SocketAddr>,
     next_addr: usize,
@@ -209,6 +214,8 @@ impl Session {
             only: target.ip,
             prefer: IpFamily::Any,
             pinned: None,
+            every: (target.all_addresses && target.kind != Kind::Icmp)
+                .then(|| Box::new(Every::new(target, tls.clone(), body_cap))),
             addrs: Vec::new(),
             next_addr: 0,
             address: None,
@@ -228,6 +235,9 @@ impl Session {
     /// session follows any http(s) redirect until told otherwise. A refused
     /// hop ends the probe as `protocol`, without connecting to it.
     pub fn with_redirects(mut self, policy: RedirectPolicy) -> Session {
+        if let Some(e) = self.every.as_deref_mut() {
+            e.policy = policy.clone();
+        }
         if let Some(h) = self.http.as_mut() {
             h.redirect_policy = policy;
         }
@@ -238,12 +248,18 @@ impl Session {
     /// (`--ip`); a target's own `ip=` still limits it to one.
     pub fn with_preferred_ip(mut self, family: IpFamily) -> Session {
         self.prefer = family;
+        if let Some(e) = self.every.as_deref_mut() {
+            e.prefer = family;
+        }
         self
     }
 
     /// Take the addresses of the names in `pins` from there instead of
     /// asking the model to resolve them (`--resolve`), on every hop.
     pub fn with_pins(mut self, pins: Option<Arc<Pins>>, now: Instant) -> Session {
+        if let Some(e) = self.every.as_deref_mut() {
+            e.pins = pins.clone();
+        }
         self.pinned = pins;
         if self.state == State::Resolve {
             self.begin_connection(now);
@@ -282,6 +298,10 @@ impl Session {
             State::Done if self.flush_alert && self.out_pos < self.out.len() => {
                 Step::Write(&self.out[self.out_pos..])
             }
+            State::Every => match self.every.as_deref().and_then(Every::current) {
+                Some(inner) => inner.step(),
+                None => Step::Done,
+            },
             State::Done => Step::Done,
         }
     }
@@ -290,7 +310,24 @@ impl Session {
     /// instead of a FIN: a TCP-connect probe, or any probe that ends before the
     /// server closed. This keeps TIME_WAIT off the prober (DESIGN.md facts).
     pub fn close_with_reset(&self) -> bool {
+        if let Some(e) = self.every.as_deref()
+            && self.state == State::Every
+        {
+            return e.close_with_reset();
+        }
         self.kind == Kind::Tcp || !self.peer_closed
+    }
+
+    /// Hand what the model did to the inner session of an `all_addresses`
+    /// probe (in [`State::Every`]), and start the next address when that
+    /// one is done.
+    fn hand_to_every(&mut self, now: Instant, report: impl FnOnce(&mut Session)) {
+        if let Some(e) = self.every.as_deref_mut() {
+            if let Some(inner) = e.current_mut() {
+                report(inner);
+            }
+            e.advance(now);
+        }
     }
 
     /// Start resolving (or connecting, for IP literals) the current host.
@@ -307,13 +344,13 @@ impl Session {
         match (literal, pinned) {
             (Some(ip), _) => {
                 add(&mut self.phases.resolve, Duration::ZERO);
-                self.addrs.push(SocketAddr::new(ip, self.port));
-                self.after_resolve();
+                self.take_addresses(vec![SocketAddr::new(ip, self.port)], now);
             }
             (None, Some(ips)) => {
                 add(&mut self.phases.resolve, Duration::ZERO);
                 let port = self.port;
-                self.take_addresses(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+                let addrs = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+                self.take_addresses(addrs, now);
             }
             (None, None) => self.state = State::Resolve,
         }
@@ -322,7 +359,7 @@ impl Session {
     /// Use the addresses a name has: only the target's family, the
     /// preferred family first (stable: within a family the resolver's
     /// order stands), or a `dns` failure that says which family is missing.
-    fn take_addresses(&mut self, addrs: Vec<SocketAddr>) {
+    fn take_addresses(&mut self, addrs: Vec<SocketAddr>, now: Instant) {
         let mut addrs: Vec<SocketAddr> = addrs
             .into_iter()
             .filter(|a| self.only.admits(a.ip()))
@@ -339,6 +376,12 @@ impl Session {
             );
         }
         addrs.sort_by_key(|a| !self.prefer.admits(a.ip()));
+        // Every address of the target's own name, each in an inner session
+        // (a redirect there is that session's, probed as any host is).
+        if let Some(e) = self.every.as_deref_mut() {
+            self.state = State::Every;
+            return e.begin(addrs, now);
+        }
         self.addrs = addrs;
         self.after_resolve();
     }
@@ -374,7 +417,7 @@ impl Session {
         let d = self.lap(now);
         add(&mut self.phases.resolve, d);
         match result {
-            Ok(addrs) if !addrs.is_empty() => self.take_addresses(addrs),
+            Ok(addrs) if !addrs.is_empty() => self.take_addresses(addrs, now),
             Ok(_) => self.fail(
                 ErrorKind::Dns,
                 format!("{}: name has no addresses", self.host),
@@ -388,6 +431,9 @@ impl Session {
 
     /// The TCP connect finished.
     pub fn connected(&mut self, result: io::Result<()>, now: Instant) {
+        if self.state == State::Every {
+            return self.hand_to_every(now, |inner| inner.connected(result, now));
+        }
         if self.state != State::Connect {
             return;
         }
@@ -424,6 +470,9 @@ impl Session {
 
     /// Some bytes of the last [`Step::Write`] were written.
     pub fn wrote(&mut self, result: io::Result<usize>, now: Instant) {
+        if self.state == State::Every {
+            return self.hand_to_every(now, |inner| inner.wrote(result, now));
+        }
         let _ = now;
         match result {
             Ok(0) => self.fail(
@@ -446,6 +495,9 @@ impl Session {
 
     /// Bytes arrived (an empty slice means the peer closed), or the read failed.
     pub fn received(&mut self, result: io::Result<&[u8]>, now: Instant) {
+        if self.state == State::Every {
+            return self.hand_to_every(now, |inner| inner.received(result, now));
+        }
         if self.state != State::Exchange {
             return;
         }
@@ -536,6 +588,7 @@ impl Session {
             },
             State::Ping => "waiting for the echo reply".into(),
             State::Done => "finishing".into(),
+            State::Every => "probing every address".into(),
             State::Exchange => match self.http.as_deref() {
                 Some(h) if h.tls.is_some() && !h.handshake_done => "in the TLS handshake".into(),
                 Some(_) if self.out_pos < self.out.len() => "sending the request".into(),
@@ -554,6 +607,13 @@ impl Session {
     /// The deadline passed at `now`; `limit` is the probe's timeout. The phase
     /// in progress is counted up to `now`.
     pub fn timed_out(mut self, now: Instant, limit: Duration) -> Outcome {
+        if let Some(every) = self.every_running() {
+            let unreached = (
+                ErrorKind::Timeout,
+                "not probed: the deadline passed while earlier addresses were probed",
+            );
+            return self.every_outcome(every, |inner| inner.timed_out(now, limit), unreached, now);
+        }
         let doing = self.doing();
         self.close_open_phase(now);
         self.error = Some(ProbeError::new(
@@ -566,6 +626,16 @@ impl Session {
 
     /// The scan's shutdown cut this probe off at `now`.
     pub fn cancelled(mut self, now: Instant, message: impl Into<String>) -> Outcome {
+        let message = message.into();
+        if let Some(every) = self.every_running() {
+            let unreached = (ErrorKind::Cancelled, message.as_str());
+            return self.every_outcome(
+                every,
+                |inner| inner.cancelled(now, message.clone()),
+                unreached,
+                now,
+            );
+        }
         self.close_open_phase(now);
         self.error = Some(ProbeError::new(ErrorKind::Cancelled, message));
         self.state = State::Done;
@@ -578,7 +648,7 @@ impl Session {
             State::Resolve => &mut self.phases.resolve,
             State::Connect => &mut self.phases.connect,
             State::Ping => &mut self.phases.rtt,
-            State::Done => return,
+            State::Done | State::Every => return,
             State::Exchange => match self.http.as_deref() {
                 Some(h) if h.tls.is_some() && !h.handshake_done => &mut self.phases.tls,
                 Some(h) if h.first_byte => &mut self.phases.transfer,
@@ -590,10 +660,35 @@ impl Session {
 
     /// The result once [`Step::Done`] was reached, with `now` as the end time.
     pub fn finish(mut self, now: Instant) -> Outcome {
+        if let Some(every) = self.every_running() {
+            let unreached = (ErrorKind::Io, "not probed: the probe ended first");
+            return self.every_outcome(every, |inner| inner.finish(now), unreached, now);
+        }
         if self.state != State::Done {
             self.fail(ErrorKind::Io, "probe ended before it was done");
         }
         self.outcome(now)
+    }
+
+    /// The per-address sessions, when this is an `all_addresses` probe
+    /// past its name lookup.
+    fn every_running(&mut self) -> Option<Box<Every>> {
+        if self.state == State::Every {
+            self.every.take()
+        } else {
+            None
+        }
+    }
+
+    /// The outcome of an `all_addresses` probe (session/every.rs).
+    fn every_outcome(
+        &self,
+        every: Box<Every>,
+        end: impl FnOnce(Session) -> Outcome,
+        unreached: (ErrorKind, &str),
+        now: Instant,
+    ) -> Outcome {
+        every.outcome(end, unreached, self.started, ms(self.phases.resolve), now)
     }
 
     fn outcome(mut self, now: Instant) -> Outcome {
@@ -740,10 +835,12 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 mod checks;
+mod every;
 mod exchange;
 mod uri;
 
 pub use checks::Checks;
+use every::Every;
 use exchange::{CallState, Fed, HttpExchange, flush_tls};
 pub use uri::{host_of, is_redirect, join_location, port_of};
 

@@ -62,6 +62,9 @@ pub struct Target {
     /// Which address family to probe (`ip=4|6|any`): only that family's
     /// addresses of a name, where `--ip` only prefers one.
     pub ip: IpFamily,
+    /// Probe every address the name resolves to, each its own verdict
+    /// (`all_addresses`, tcp and http(s)): up only when all are.
+    pub all_addresses: bool,
     /// HTTP(S) settings; Some exactly when kind == Kind::Http.
     pub http: Option<HttpTarget>,
 }
@@ -597,12 +600,13 @@ fn lex_option<'a>(cur: &mut Cursor<'a>) -> Result<RawOption<'a>, LineError> {
 
 /// The options a line may carry: name, whether only HTTP targets take it,
 /// and an example for error messages.
-const OPTIONS: [(&str, bool, &str); 15] = [
+const OPTIONS: [(&str, bool, &str); 16] = [
     ("expect", true, "expect=200-299,301"),
     ("contains", true, "contains=\"ok\""),
     ("matches", true, "matches=\"^ok$\""),
     ("timeout", false, "timeout=2s"),
     ("ip", false, "ip=6"),
+    ("all_addresses", false, "all_addresses"),
     ("insecure", true, "insecure"),
     ("ca", true, "ca=certs/ca.pem"),
     ("redirects", true, "redirects=5"),
@@ -619,7 +623,7 @@ const OPTIONS: [(&str, bool, &str); 15] = [
 const REPEATABLE: [&str; 1] = ["header"];
 
 /// Flags that may stand alone (`insecure` is `insecure=true`).
-const FLAGS: [&str; 2] = ["insecure", "no_follow"];
+const FLAGS: [&str; 3] = ["insecure", "no_follow", "all_addresses"];
 
 /// The longest `cert_expiry_warn=`: ten years is longer than any
 /// certificate is issued for, so a longer window could only be a typo.
@@ -630,6 +634,7 @@ const MAX_CERT_WARN: Duration = Duration::from_secs(3650 * 86_400);
 struct Options {
     timeout: Option<Duration>,
     ip: Option<(IpFamily, usize)>,
+    all_addresses: Option<(bool, usize)>,
     expect: Option<StatusSet>,
     contains: Option<String>,
     matches: Option<Regex>,
@@ -735,6 +740,7 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
         port: address.port,
         timeout: options.timeout,
         ip: options.ip.map(|(f, _)| f).unwrap_or_default(),
+        all_addresses: options.all_addresses.is_some_and(|(on, _)| on),
         http,
     }))
 }
@@ -806,6 +812,16 @@ fn apply_option(
         }
         "ca" => options.ca = Some(PathBuf::from(value)),
         "ip" => options.ip = Some((value.parse::<IpFamily>()?, raw.col)),
+        "all_addresses" => {
+            if kind == Kind::Icmp {
+                return Err(
+                    "option `all_addresses` applies to tcp and http(s) targets (an icmp target \
+                     pings one address)"
+                        .into(),
+                );
+            }
+            options.all_addresses = Some((boolean(key, value)?, raw.col));
+        }
         "method" => options.method = Some((request::parse_method(value)?, raw.col)),
         "header" => {
             if options.headers.len() == MAX_HEADERS {
@@ -1599,7 +1615,7 @@ mod tests {
              icmp://, or host:port (tcp) and a bare host (icmp)\n\
              t.txt:3:1: port 0 is not allowed (ports are 1-65535)\n\
              t.txt:5:27: unknown option `nope`; known options: expect, contains, matches, \
-             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn\n\
              t.txt:6:12: option `expect` applies only to http(s) targets\n\
              t.txt:7:1: port 99999 is out of range (ports are 1-65535)"
@@ -1627,7 +1643,7 @@ mod tests {
         assert_eq!(
             err_line("icmp://h verbose"),
             "t.txt:1:10: unknown option `verbose`; known options: expect, contains, matches, \
-             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn"
         );
         assert_eq!(
@@ -1838,7 +1854,7 @@ mod tests {
         assert_eq!(
             err_line("https://h/ contains=é bogus"),
             "t.txt:1:23: unknown option `bogus`; known options: expect, contains, matches, \
-             timeout, ip, insecure, ca, redirects, no_follow, method, header, body, body_file, \
+             timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
              auth_file, cert_expiry_warn"
         );
     }

@@ -166,7 +166,8 @@ impl Loader {
             format!("{errors}\nbad file(s) named by targets in {}", self.source)
         })?;
         let mut cached = |p: &Path| {
-            files.get(p)
+            files
+                .get(p)
                 .cloned()
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         };

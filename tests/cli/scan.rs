@@ -272,6 +272,42 @@ fn prom_output_passes_promtool() {
     promtool_check(&text);
 }
 
+/// `--resolve` pins a name for the whole scan, and an `all_addresses`
+/// target reports every address in JSON, in the table and in metrics.
+#[test]
+fn resolve_pins_a_name_and_all_addresses_reports_each() {
+    let http = HttpFixture::start();
+    let port = http.addr().port();
+    let closed = closed_port().port();
+    let f = targets_file(&[
+        format!("http://app.test:{port}/ok all_addresses"),
+        format!("tcp://app.test:{closed} all_addresses"),
+    ]);
+    let path = f.path().to_str().unwrap();
+    let pin = "--resolve=App.Test=127.0.0.1,127.0.0.1";
+    let out = run(&["scan", "-t", path, pin, "-o", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let r = report(&out);
+    assert!(r.results[0].success);
+    assert_eq!(r.results[0].addresses.len(), 2);
+    assert_eq!(kind(&r.results[1]), Some(ErrorKind::Refused));
+    assert!(r.results[1].addresses.iter().all(|a| !a.success));
+    let out = run(&["scan", "-t", path, pin, "-o", "table"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all 2 addresses up"));
+    let out = run(&["scan", "-t", path, pin, "-o", "prom"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pulse_address_up{"))
+            .count(),
+        4
+    );
+    promtool_check(&text);
+    let bad = run(&["scan", "-t", path, "--resolve", "app.test"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("has no `=`"), "{}", stderr(&bad));
+}
+
 #[test]
 fn two_thousand_targets_never_exceed_the_worker_bound() {
     let http = HttpFixture::start();

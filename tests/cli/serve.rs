@@ -347,9 +347,17 @@ fn probe_endpoint_is_limited_to_configured_targets() {
     assert_eq!(status, 400);
     assert!(body.contains("unsupported scheme"), "{body}");
     // A target from a query may not make the exporter read files.
-    let (status, body) = open.get(&format!("{}%20ca%3D%2Fetc%2Fshadow", q(&other.url("/ok"))));
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("only in the targets file"), "{body}");
+    for option in ["ca", "body_file", "auth_file"] {
+        let (status, body) = open.get(&format!(
+            "{}%20{option}%3D%2Fetc%2Fshadow",
+            q(&other.url("/ok"))
+        ));
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains("are read only when the targets file names them"),
+            "{body}"
+        );
+    }
 }
 
 /// SIGHUP with an invalid file keeps the old targets and prints file:line

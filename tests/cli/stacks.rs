@@ -129,6 +129,34 @@ fn native_refuses_what_it_cannot_honour_by_line() {
         "{}",
         stderr(&out)
     );
+    let f = targets_file(&[format!("{} all_addresses", https.url("/ok"))]);
+    let out = run(&[
+        "--stack",
+        "native",
+        "scan",
+        "-t",
+        f.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":1: all_addresses probes each address"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "--stack",
+        "native",
+        "check",
+        "--resolve",
+        "a.test=127.0.0.1",
+        &https.url("/ok"),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--resolve: the native clients"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["--stack", "native", "check", "--ip", "6", &https.url("/ok")]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--ip: the native clients resolve names themselves"));

@@ -38,6 +38,11 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn all_addresses_gives_every_address_its_verdict() {
+            suite::every_address(RUN);
+        }
+
+        #[test]
         fn spread_starts_are_not_early() {
             spread::starts_are_spread(RUN);
         }

@@ -313,6 +313,83 @@ pub fn address_families(model: RunFn) {
     drop((v4, v6));
 }
 
+/// `--resolve` pins and `all_addresses` on every model: a name pinned to
+/// an address that answers and one that refuses is up when probed as
+/// usual (the first address answers) and down under `all_addresses`, with
+/// each address's verdict; an HTTP name pinned twice to the fixture is
+/// asked twice, by name.
+pub fn every_address(model: RunFn) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = HttpFixture::start();
+    let web = http.addr().port();
+    let mut pins = pulse_core::session::Pins::new();
+    pins.insert(
+        "dual.test".into(),
+        vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+    );
+    pins.insert("web.test".into(), vec!["127.0.0.1".parse().unwrap(); 2]);
+    let opts = Options {
+        resolve: Some(Arc::new(pins)),
+        ..options(4, Duration::from_secs(5))
+    };
+    let lines = vec![
+        format!("tcp://dual.test:{port}"),
+        format!("tcp://dual.test:{port} all_addresses"),
+        format!("http://web.test:{web}/ok all_addresses"),
+        format!("tcp://dual.test:{port} ip=6"),
+    ];
+    let p = plan(&lines, opts, None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    assert!(results[0].success, "{:?}", results[0].error);
+    assert_eq!(
+        results[0].address.as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
+    assert!(results[0].addresses.is_empty());
+    let r = &results[1];
+    assert_eq!(kind(r), Some(ErrorKind::Refused), "{:?}", r.error);
+    let verdicts: Vec<(String, bool)> = r
+        .addresses
+        .iter()
+        .map(|a| (a.address.clone(), a.success))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (format!("127.0.0.1:{port}"), true),
+            (format!("[::1]:{port}"), false)
+        ]
+    );
+    assert!(
+        r.error
+            .as_ref()
+            .unwrap()
+            .message
+            .starts_with(&format!("1 of 2 addresses down; [::1]:{port}: ")),
+        "{:?}",
+        r.error
+    );
+    let r = &results[2];
+    assert!(r.success, "{:?}", r.error);
+    assert_eq!(r.addresses.len(), 2);
+    let heads = http.request_heads();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for h in &heads {
+        assert!(
+            h.to_ascii_lowercase()
+                .contains(&format!("\r\nhost: web.test:{web}\r\n")),
+            "{h}"
+        );
+    }
+    assert_eq!(
+        kind(&results[3]),
+        Some(ErrorKind::Refused),
+        "ip=6 keeps only ::1"
+    );
+    drop(listener);
+}
+
 /// Listeners on `127.0.0.1:P` and `[::1]:P`, the same port P.
 fn dual_stack_listeners() -> (std::net::TcpListener, std::net::TcpListener) {
     for _ in 0..50 {

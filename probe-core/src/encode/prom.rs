@@ -283,6 +283,30 @@ pub fn write_targets(out: &mut String, results: &[ProbeResult], labels: TargetLa
     }
     f.write_to(out);
 
+    // `all_addresses`: one series per address, so an alert can name the
+    // address that is down while the name's others answer.
+    let mut f = Family::new(
+        "pulse_address_up",
+        "For an all_addresses target: whether this address passed (1) or not (0).",
+    );
+    for (r, l) in per_target() {
+        for a in &r.addresses {
+            f.sample(&l.with("address", &a.address), bool_value(a.success));
+        }
+    }
+    f.write_to(out);
+
+    let mut f = Family::new(
+        "pulse_address_duration_seconds",
+        "For an all_addresses target: how long this address's probe took, in seconds.",
+    );
+    for (r, l) in per_target() {
+        for a in &r.addresses {
+            f.sample(&l.with("address", &a.address), seconds(a.duration_ms));
+        }
+    }
+    f.write_to(out);
+
     let mut f = Family::new(
         "pulse_probe_error",
         "Why the probe failed: 1 for its error kind; only failed probes have this series.",
@@ -698,6 +722,50 @@ mod tests {
         // A family without samples is not written: of the TLS families,
         // only probe_http_ssl (0 for plain http) is here.
         assert_eq!(help.len(), 19, "{help:?}");
+    }
+
+    #[test]
+    fn every_address_has_its_series() {
+        let mut report = sample_report();
+        let mut r = report.results[0].clone();
+        r.target = "http://dual.example/".into();
+        r.success = false;
+        r.addresses = vec![
+            crate::result::AddressResult {
+                address: "127.0.0.1:80".into(),
+                success: true,
+                duration_ms: 1.5,
+                status_code: Some(200),
+                error: None,
+            },
+            crate::result::AddressResult {
+                address: "[::1]:80".into(),
+                success: false,
+                duration_ms: 0.25,
+                status_code: None,
+                error: Some(crate::result::ProbeError::new(
+                    crate::result::ErrorKind::Refused,
+                    "x",
+                )),
+            },
+        ];
+        report.results.push(r);
+        let text = prom_text(&report);
+        const T: &str = r#"target="http://dual.example/",kind="http""#;
+        for want in [
+            format!(r#"pulse_address_up{{{T},address="127.0.0.1:80"}} 1"#),
+            format!(r#"pulse_address_up{{{T},address="[::1]:80"}} 0"#),
+            format!(r#"pulse_address_duration_seconds{{{T},address="[::1]:80"}} 0.00025"#),
+            format!("probe_success{{{T}}} 0"),
+        ] {
+            assert!(text.lines().any(|l| l == want), "missing {want}\n{text}");
+        }
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("pulse_address_up{"))
+                .count(),
+            2
+        );
     }
 
     #[test]

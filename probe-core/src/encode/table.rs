@@ -126,6 +126,11 @@ fn detail(r: &ProbeResult) -> String {
             }
         }
     }
+    // An up all_addresses target: how many addresses answered (a failing
+    // one's message already says which address and how many).
+    if !r.addresses.is_empty() {
+        parts.push(format!("all {} addresses up", r.addresses.len()));
+    }
     parts.join(", ")
 }
 

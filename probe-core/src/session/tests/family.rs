@@ -62,3 +62,104 @@ fn the_preferred_family_goes_first_and_the_other_stays_as_fallback() {
         "a preference is no limit"
     );
 }
+
+#[test]
+fn all_addresses_probes_each_in_turn_and_is_up_only_when_all_are() {
+    let t0 = Instant::now();
+    let mut s = resolving("tcp://dual.example:80 all_addresses", IpFamily::Any, &BOTH);
+    assert_eq!(s.step(), Step::Connect(sock("127.0.0.1:80")));
+    s.connected(Ok(()), at(t0, 2));
+    assert_eq!(
+        s.step(),
+        Step::Connect(sock("[::1]:80")),
+        "the next address, not Done"
+    );
+    s.connected(Err(io::ErrorKind::ConnectionRefused.into()), at(t0, 3));
+    assert_eq!(s.step(), Step::Connect(sock("127.0.0.2:80")));
+    s.connected(Ok(()), at(t0, 5));
+    assert_eq!(s.step(), Step::Done);
+    assert!(
+        s.close_with_reset(),
+        "a TCP probe's last connection is reset"
+    );
+    let o = s.finish(at(t0, 5));
+    assert!(!o.success);
+    assert_eq!(error_kind(&o), Some(ErrorKind::Refused));
+    assert!(
+        message(&o).starts_with("1 of 3 addresses down; [::1]:80: connect to [::1]:80: "),
+        "{}",
+        message(&o)
+    );
+    let verdicts: Vec<(&str, bool)> = o
+        .addresses
+        .iter()
+        .map(|a| (a.address.as_str(), a.success))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("127.0.0.1:80", true),
+            ("[::1]:80", false),
+            ("127.0.0.2:80", true)
+        ]
+    );
+    assert_eq!(
+        o.address.as_deref(),
+        Some("[::1]:80"),
+        "the failing address speaks"
+    );
+}
+
+#[test]
+fn all_addresses_over_http_sends_the_name_to_each_address() {
+    let t0 = Instant::now();
+    let mut s = resolving(
+        "http://dual.example:8080/ all_addresses",
+        IpFamily::Any,
+        &["127.0.0.1:8080", "[::1]:8080"],
+    );
+    for (i, addr) in ["127.0.0.1:8080", "[::1]:8080"].into_iter().enumerate() {
+        let base = 10 * i as u64;
+        connect(&mut s, addr, at(t0, base + 1));
+        let req = answer(&mut s, OK_5, at(t0, base + 2));
+        assert!(
+            req.to_ascii_lowercase()
+                .contains("\r\nhost: dual.example:8080\r\n"),
+            "{req}"
+        );
+    }
+    assert_eq!(s.step(), Step::Done);
+    let o = s.finish(at(t0, 30));
+    assert!(o.success, "{o:?}");
+    assert_eq!(o.addresses.len(), 2);
+    assert!(
+        o.addresses
+            .iter()
+            .all(|a| a.success && a.status_code == Some(200))
+    );
+    assert_eq!(http(&o).status_code, Some(200));
+}
+
+#[test]
+fn the_deadline_reports_the_addresses_it_left_unprobed() {
+    let t0 = Instant::now();
+    let mut s = resolving("tcp://dual.example:80 all_addresses", IpFamily::Any, &BOTH);
+    s.connected(Ok(()), at(t0, 2));
+    assert_eq!(s.step(), Step::Connect(sock("[::1]:80")));
+    let o = s.timed_out(at(t0, 1000), Duration::from_secs(1));
+    let kinds: Vec<Option<ErrorKind>> = o
+        .addresses
+        .iter()
+        .map(|a| a.error.as_ref().map(|e| e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [None, Some(ErrorKind::Timeout), Some(ErrorKind::Timeout)]
+    );
+    assert_eq!(
+        o.addresses[2].error.as_ref().unwrap().message,
+        "not probed: the deadline passed while earlier addresses were probed"
+    );
+    // From the session's own start (a moment before this test's t0).
+    assert!(o.duration >= Duration::from_millis(999), "{:?}", o.duration);
+}
