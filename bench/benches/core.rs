@@ -112,7 +112,9 @@ fn exchange(session: &mut Session, peer: &mut dyn Peer) {
                 let bytes = peer.give();
                 session.received(Ok(&bytes), now);
             }
-            Step::Ping(_) | Step::Done => return,
+            // One address is resolved above, so no race; a ping or the
+            // end stops the exchange.
+            Step::Race { .. } | Step::Ping(_) | Step::Done => return,
         }
     }
 }

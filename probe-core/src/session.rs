@@ -55,6 +55,12 @@ const REFUSED_HOP: &str = "not a configured target (pulse serve follows redirect
      hosts and ports of its configured targets; allow more with --allow-redirect-host \
      HOST[:PORT] or --allow-any-redirect)";
 
+/// How long a connection attempt has before the next address's starts
+/// (RFC 8305's Connection Attempt Delay, whose recommended value is 250 ms:
+/// long enough that a healthy first address almost always wins, short
+/// enough that a dead one costs a quarter second, not the deadline).
+pub const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
 /// Names pinned to addresses (`--resolve NAME=ADDR,...`), by lowercased
 /// name: probes of them skip the resolver, as curl's `--resolve` does.
 pub type Pins = std::collections::HashMap<String, Vec<IpAddr>>;
@@ -72,6 +78,19 @@ pub enum Step<'a> {
     /// Open a new TCP connection to this address, dropping any previous one;
     /// call [`Session::connected`].
     Connect(SocketAddr),
+    /// Happy eyeballs (RFC 8305): a name has several addresses. Connect to
+    /// the first; whenever `stagger` passes without a connection, or an
+    /// attempt fails, start the next one too, keeping the earlier attempts
+    /// going. The first to connect wins and the others are dropped; call
+    /// [`Session::raced`] with the winner's address (keeping its
+    /// connection), or with the first error when all failed.
+    /// The addresses alternate between families, the first family first.
+    Race {
+        /// The addresses, in the order to try them.
+        addrs: &'a [SocketAddr],
+        /// How long an attempt has before the next one starts.
+        stagger: Duration,
+    },
     /// Write (some of) these bytes to the connection; call [`Session::wrote`].
     Write(&'a [u8]),
     /// Read from the connection; call [`Session::received`] (empty slice = EOF).
@@ -279,6 +298,10 @@ impl Session {
                 host: &self.host,
                 port: self.port,
             },
+            State::Connect if self.addrs.len() > 1 => Step::Race {
+                addrs: &self.addrs,
+                stagger: CONNECTION_ATTEMPT_DELAY,
+            },
             State::Connect => match self.addrs.get(self.next_addr) {
                 Some(a) => Step::Connect(*a),
                 // Unreachable by construction (we move to Done when the list
@@ -376,6 +399,7 @@ impl Session {
             );
         }
         addrs.sort_by_key(|a| !self.prefer.admits(a.ip()));
+        interleave_families(&mut addrs);
         // Every address of the target's own name, each in an inner session
         // (a redirect there is that session's, probed as any host is).
         if let Some(e) = self.every.as_deref_mut() {
@@ -452,18 +476,49 @@ impl Session {
                 }
             }
             Err(e) => {
-                let refused = e.kind() == io::ErrorKind::ConnectionRefused;
-                if refused && self.next_addr + 1 < self.addrs.len() {
-                    // Try the next address the name resolved to, like any client.
-                    self.next_addr += 1;
-                    return;
-                }
+                // One address, or a race's winner: several addresses are
+                // raced (Step::Race), never tried here one by one.
                 let d = self.lap(now);
                 add(&mut self.phases.connect, d);
                 let addr = addr.map(|a| a.to_string()).unwrap_or_default();
                 self.address = self.addrs.get(self.next_addr).copied();
                 let (kind, what) = classify_io(&e);
                 self.fail(kind, format!("connect to {addr}: {what}"));
+            }
+        }
+    }
+
+    /// The race of [`Step::Race`] ended: `Ok(addr)`, the address whose
+    /// connection won (the model keeps it), or the first error when every
+    /// attempt failed.
+    pub fn raced(&mut self, result: io::Result<SocketAddr>, now: Instant) {
+        if self.state == State::Every {
+            return self.hand_to_every(now, |inner| inner.raced(result, now));
+        }
+        if self.state != State::Connect {
+            return;
+        }
+        match result {
+            Ok(addr) => {
+                // The winner's place, so `connected` reports it.
+                self.next_addr = self.addrs.iter().position(|a| *a == addr).unwrap_or(0);
+                self.connected(Ok(()), now);
+            }
+            Err(e) => {
+                let d = self.lap(now);
+                add(&mut self.phases.connect, d);
+                self.address = self.addrs.first().copied();
+                let (kind, what) = classify_io(&e);
+                let first = self
+                    .addrs
+                    .first()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let others = self.addrs.len().saturating_sub(1);
+                self.fail(
+                    kind,
+                    format!("connect to {first} (and {others} more address(es), raced): {what}"),
+                );
             }
         }
     }
@@ -780,6 +835,26 @@ impl Session {
             self.out.extend_from_slice(&plain);
         }
     }
+}
+
+/// Order addresses for happy eyeballs (RFC 8305 §4, First Address Family
+/// Count 1): the first address's family, then the other's, alternately,
+/// each family in its own order. A single family is left as it is.
+fn interleave_families(addrs: &mut Vec<SocketAddr>) {
+    let Some(first) = addrs.first().map(SocketAddr::is_ipv6) else {
+        return;
+    };
+    let (mut same, mut other): (Vec<_>, Vec<_>) =
+        addrs.drain(..).partition(|a| a.is_ipv6() == first);
+    same.reverse();
+    other.reverse();
+    while let Some(a) = same.pop() {
+        addrs.push(a);
+        if let Some(b) = other.pop() {
+            addrs.push(b);
+        }
+    }
+    addrs.extend(other.into_iter().rev());
 }
 
 /// A failed lookup's message as the resolver gave it. Some runtimes wrap

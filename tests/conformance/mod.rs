@@ -43,6 +43,11 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn happy_eyeballs_connects_past_a_dead_address() {
+            suite::happy_eyeballs(RUN);
+        }
+
+        #[test]
         fn spread_starts_are_not_early() {
             spread::starts_are_spread(RUN);
         }

@@ -390,6 +390,70 @@ pub fn every_address(model: RunFn) {
     drop(listener);
 }
 
+/// Happy eyeballs (RFC 8305) on every model: a name pinned to a dead
+/// address (SYNs dropped) and a live one connects through the live one
+/// after one connection-attempt delay, not after the deadline; an HTTP
+/// exchange goes on over the winner, by name; when every address refuses,
+/// the probe says it raced them.
+pub fn happy_eyeballs(model: RunFn) {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let http = HttpFixture::start();
+    let web = http.addr().port();
+    let dead_web = Blackhole::start_at(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), web));
+    let dead = Blackhole::start_at(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 0));
+    let port = dead.addr().port();
+    let live = std::net::TcpListener::bind(("127.0.0.1", port)).expect("127.0.0.1:P is free");
+    let closed = closed_port().port();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let mut pins = pulse_core::session::Pins::new();
+    pins.insert("he.test".into(), vec![ip("127.0.0.2"), ip("127.0.0.1")]);
+    pins.insert(
+        "refused.test".into(),
+        vec![ip("127.0.0.3"), ip("127.0.0.4")],
+    );
+    let opts = Options {
+        resolve: Some(Arc::new(pins)),
+        ..options(4, Duration::from_secs(3))
+    };
+    let lines = vec![
+        format!("tcp://he.test:{port}"),
+        format!("http://he.test:{web}/ok"),
+        format!("tcp://refused.test:{closed}"),
+    ];
+    let p = plan(&lines, opts, None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    for (r, live_addr) in results[..2].iter().zip([port, web]) {
+        assert!(r.success, "{:?}", r.error);
+        assert_eq!(
+            r.address.as_deref(),
+            Some(&*format!("127.0.0.1:{live_addr}"))
+        );
+        // The dead address held the race up for one attempt delay (250 ms),
+        // and no longer: far from the 3 s deadline.
+        assert!(
+            (240.0..2000.0).contains(&r.duration_ms),
+            "{} ms for {}",
+            r.duration_ms,
+            r.target
+        );
+    }
+    let heads = http.request_heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains(&format!("\r\nhost: he.test:{web}\r\n"))
+    );
+    let r = &results[2];
+    assert_eq!(kind(r), Some(ErrorKind::Refused), "{:?}", r.error);
+    let message = &r.error.as_ref().unwrap().message;
+    assert!(
+        message.contains("(and 1 more address(es), raced)"),
+        "{message}"
+    );
+    drop((live, dead, dead_web));
+}
+
 /// Listeners on `127.0.0.1:P` and `[::1]:P`, the same port P.
 fn dual_stack_listeners() -> (std::net::TcpListener, std::net::TcpListener) {
     for _ in 0..50 {

@@ -42,6 +42,16 @@ pub(crate) async fn drive(
                 let r = TcpStream::connect(addr).await.map(|s| *stream = Some(s));
                 session.connected(r, Instant::now());
             }
+            Step::Race { addrs, stagger } => {
+                close(stream.take(), false);
+                let race =
+                    pulse_net::race(addrs, stagger, TcpStream::connect, async_std::task::sleep);
+                let r = Box::pin(race).await.map(|(addr, s)| {
+                    *stream = Some(s);
+                    addr
+                });
+                session.raced(r, Instant::now());
+            }
             Step::Write(bytes) => {
                 let r = match stream.as_mut() {
                     Some(s) => s.write(bytes).await,

@@ -121,3 +121,79 @@ pub fn start_connect(addr: SocketAddr) -> io::Result<std::net::TcpStream> {
 /// Linux's "connect in progress" errno (`EINPROGRESS`), which std maps to no
 /// `io::ErrorKind` of its own.
 const EINPROGRESS: i32 = 115;
+
+/// Happy eyeballs for the async models (RFC 8305, the core's `Step::Race`):
+/// connect to `addrs[0]`; whenever `stagger` passes with no connection, or
+/// an attempt fails, start the next address's attempt as well, keeping the
+/// earlier ones going. The first connection wins, with its address; the
+/// other attempts are dropped, which closes their sockets. When every
+/// attempt failed, the first error that came back.
+///
+/// Runtime-agnostic on purpose: each model passes its own `connect` and
+/// `sleep`, and the racing itself is this one loop for all of them, so a
+/// difference between the models' races can only be their runtimes. The
+/// attempts are polled in one future (no task per attempt): a race is part
+/// of its probe, and ends with it when the probe's deadline drops it.
+pub async fn race<T, Connect, Attempt, Sleep, Timer>(
+    addrs: &[SocketAddr],
+    stagger: std::time::Duration,
+    connect: Connect,
+    sleep: Sleep,
+) -> io::Result<(SocketAddr, T)>
+where
+    Connect: Fn(SocketAddr) -> Attempt,
+    Attempt: std::future::Future<Output = io::Result<T>>,
+    Sleep: Fn(std::time::Duration) -> Timer,
+    Timer: std::future::Future<Output = ()>,
+{
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut attempts: Vec<(SocketAddr, Pin<Box<Attempt>>)> = Vec::new();
+    let mut timer: Option<Pin<Box<Timer>>> = None;
+    let mut next = 0;
+    let mut first_error: Option<io::Error> = None;
+    // Start the next attempt at once (the first, or after a failure).
+    let mut start_now = true;
+    std::future::poll_fn(move |cx| {
+        loop {
+            if let Some(t) = timer.as_mut()
+                && t.as_mut().poll(cx).is_ready()
+            {
+                timer = None;
+                start_now = true;
+            }
+            if start_now && let Some(&addr) = addrs.get(next) {
+                start_now = false;
+                next += 1;
+                attempts.push((addr, Box::pin(connect(addr))));
+                timer = (next < addrs.len()).then(|| Box::pin(sleep(stagger)));
+                // Poll the new attempt and the new timer right away.
+                continue;
+            }
+            start_now = false;
+            let mut i = 0;
+            while i < attempts.len() {
+                match attempts[i].1.as_mut().poll(cx) {
+                    Poll::Ready(Ok(t)) => return Poll::Ready(Ok((attempts[i].0, t))),
+                    Poll::Ready(Err(e)) => {
+                        first_error.get_or_insert(e);
+                        drop(attempts.swap_remove(i));
+                        start_now = true;
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            if start_now && next < addrs.len() {
+                continue;
+            }
+            if attempts.is_empty() {
+                let e = first_error
+                    .take()
+                    .unwrap_or_else(|| io::Error::other("no address to connect to"));
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Pending;
+        }
+    })
+    .await
+}

@@ -47,6 +47,22 @@ pub(crate) async fn drive(
                     .map(|s| *stream = Some(s));
                 session.connected(r, Instant::now());
             }
+            Step::Race { addrs, stagger } => {
+                close(stream.take(), false);
+                let race = pulse_net::race(
+                    addrs,
+                    stagger,
+                    Async::<TcpStream>::connect,
+                    |d| async move {
+                        smol::Timer::after(d).await;
+                    },
+                );
+                let r = Box::pin(race).await.map(|(addr, s)| {
+                    *stream = Some(s);
+                    addr
+                });
+                session.raced(r, Instant::now());
+            }
             Step::Write(bytes) => {
                 let r = match stream.as_mut() {
                     Some(s) => s.write(bytes).await,

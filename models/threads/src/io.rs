@@ -51,6 +51,17 @@ pub(crate) fn drive<'a>(
                 let r = deadline.call(|left| Conn::open(addr, left, deadline.stop))?;
                 session.connected(r.map(|c| *conn = Some(c)), Instant::now());
             }
+            Step::Race { addrs, stagger } => {
+                close(conn.take(), false);
+                let r = Conn::race(addrs, stagger, deadline)?;
+                session.raced(
+                    r.map(|(addr, c)| {
+                        *conn = Some(c);
+                        addr
+                    }),
+                    Instant::now(),
+                );
+            }
             Step::Write(bytes) => {
                 let r = match conn.as_ref() {
                     Some(c) => deadline.call(|left| {
@@ -151,6 +162,106 @@ impl<'a> Conn<'a> {
             stream,
             _tracked: tracked,
         })
+    }
+}
+
+impl<'a> Conn<'a> {
+    /// Happy eyeballs on this one thread (the core's `Step::Race`, RFC
+    /// 8305): non-blocking connects started `stagger` apart (or at once
+    /// after a failure), all waited for in one poll(2), the first to
+    /// connect kept and made blocking again; the others are dropped, which
+    /// closes them. Every attempt is registered with the watchdog like any
+    /// connection, so a drain wakes the poll. The async models run the same
+    /// race with `pulse_net::race`.
+    fn race(
+        addrs: &[SocketAddr],
+        stagger: Duration,
+        deadline: &Deadline<'a>,
+    ) -> Result<io::Result<(SocketAddr, Conn<'a>)>, Cut> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut attempts: Vec<(SocketAddr, Conn<'a>)> = Vec::new();
+        let mut next = 0;
+        let mut next_start = Instant::now();
+        let mut first_error: Option<io::Error> = None;
+        loop {
+            let now = Instant::now();
+            if let Some(&addr) = addrs.get(next)
+                && (attempts.is_empty() || now >= next_start)
+            {
+                next += 1;
+                next_start = now + stagger;
+                let started = pulse_net::start_connect(addr).and_then(|s| {
+                    let stream = Arc::new(s);
+                    let tracked = deadline.stop.track(&stream)?;
+                    Ok(Conn {
+                        stream,
+                        _tracked: tracked,
+                    })
+                });
+                match started {
+                    Ok(c) => attempts.push((addr, c)),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        next_start = now;
+                    }
+                }
+                continue;
+            }
+            if attempts.is_empty() {
+                let e = first_error
+                    .take()
+                    .unwrap_or_else(|| io::Error::other("no address to connect to"));
+                return Ok(Err(e));
+            }
+            // Until the next attempt is due, or the deadline.
+            let waited = deadline.call(|left| {
+                let wait = match addrs.get(next) {
+                    Some(_) => left.min(next_start.saturating_duration_since(now)),
+                    None => left,
+                };
+                let timeout = Timespec {
+                    tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+                    tv_nsec: i64::from(wait.subsec_nanos()),
+                };
+                let mut fds: Vec<PollFd<'_>> = attempts
+                    .iter()
+                    .map(|(_, c)| PollFd::new(&*c.stream, PollFlags::OUT))
+                    .collect();
+                poll(&mut fds, Some(&timeout)).map_err(io::Error::from)?;
+                Ok(fds
+                    .iter()
+                    .map(|f| !f.revents().is_empty())
+                    .collect::<Vec<bool>>())
+            })?;
+            let ready = match waited {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            if !ready.iter().any(|r| *r) && Instant::now() >= deadline.at() {
+                return Err(Cut::Timeout);
+            }
+            // Newest first, so removing one keeps the earlier indexes valid.
+            for i in (0..attempts.len()).rev() {
+                if !ready[i] {
+                    continue;
+                }
+                let outcome = match SockRef::from(&*attempts[i].1.stream).take_error() {
+                    Ok(None) => attempts[i].1.stream.peer_addr().map(|_| ()),
+                    Ok(Some(e)) | Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(()) => {
+                        let (addr, won) = attempts.swap_remove(i);
+                        return Ok(won.stream.set_nonblocking(false).map(|()| (addr, won)));
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        drop(attempts.swap_remove(i));
+                        next_start = Instant::now();
+                    }
+                }
+            }
+        }
     }
 }
 

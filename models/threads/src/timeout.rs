@@ -33,6 +33,11 @@ pub(crate) struct Deadline<'a> {
 }
 
 impl Deadline<'_> {
+    /// When the probe's deadline is.
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+
     /// The timeout for the next blocking call: what is left until the
     /// deadline, rounded *up* to whole milliseconds, so that it is never
     /// zero (std rejects a zero timeout) and no call gives up before the

@@ -41,6 +41,18 @@ pub(crate) async fn drive(
                 let r = connect(addr).await.map(|s| *stream = Some(s));
                 session.connected(r, Instant::now());
             }
+            Step::Race { addrs, stagger } => {
+                close(stream.take(), false);
+                // Boxed like the lookup: only a name with several addresses
+                // pays for the race's state.
+                let r = Box::pin(pulse_net::race(addrs, stagger, connect, tokio::time::sleep))
+                    .await
+                    .map(|(addr, s)| {
+                        *stream = Some(s);
+                        addr
+                    });
+                session.raced(r, Instant::now());
+            }
             Step::Write(bytes) => {
                 let r = match stream.as_mut() {
                     Some(s) => s.write(bytes).await,

@@ -403,7 +403,7 @@ fn http_connect_refused_has_no_http_status() {
 }
 
 #[test]
-fn refused_first_address_tries_the_second() {
+fn several_addresses_race_for_the_connection() {
     let t0 = Instant::now();
     let mut s = session("tcp://localhost:22", t0);
     assert_eq!(
@@ -414,35 +414,32 @@ fn refused_first_address_tries_the_second() {
         }
     );
     s.resolved(Ok(vec![sock("[::1]:22"), sock("127.0.0.1:22")]), at(t0, 3));
-    assert_eq!(s.step(), Step::Connect(sock("[::1]:22")));
-    s.connected(
-        Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
-        at(t0, 4),
+    assert_eq!(
+        s.step(),
+        Step::Race {
+            addrs: &[sock("[::1]:22"), sock("127.0.0.1:22")],
+            stagger: CONNECTION_ATTEMPT_DELAY
+        }
     );
-    assert_eq!(s.step(), Step::Connect(sock("127.0.0.1:22")));
-    s.connected(Ok(()), at(t0, 6));
+    s.raced(Ok(sock("127.0.0.1:22")), at(t0, 6));
     assert_eq!(s.step(), Step::Done);
     let o = s.finish(at(t0, 6));
     assert!(o.success, "{o:?}");
-    assert_eq!(o.address.as_deref(), Some("127.0.0.1:22"));
+    assert_eq!(o.address.as_deref(), Some("127.0.0.1:22"), "the winner");
     assert_eq!(o.phases.resolve, msf(3));
-    // Both attempts count as connect time.
+    // The whole race counts as connect time.
     assert_eq!(o.phases.connect, msf(3));
 }
 
 #[test]
-fn refused_second_address_of_http_target_then_exchange() {
+fn the_race_winner_carries_the_request_by_name() {
     let t0 = Instant::now();
     let mut s = session("http://localhost:8080/ok", t0);
     s.resolved(
         Ok(vec![sock("127.0.0.1:8080"), sock("127.0.0.2:8080")]),
         at(t0, 1),
     );
-    s.connected(
-        Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
-        at(t0, 2),
-    );
-    connect(&mut s, "127.0.0.2:8080", at(t0, 3));
+    s.raced(Ok(sock("127.0.0.2:8080")), at(t0, 3));
     let req = String::from_utf8(drain(&mut s, at(t0, 3))).unwrap();
     // The Host header names the host, not the address.
     assert!(
@@ -462,40 +459,44 @@ fn refused_second_address_of_http_target_then_exchange() {
 }
 
 #[test]
-fn every_address_refused_reports_the_last() {
+fn a_lost_race_reports_the_first_attempts_error() {
     let t0 = Instant::now();
     let mut s = session("tcp://localhost:22", t0);
     s.resolved(Ok(vec![sock("[::1]:22"), sock("127.0.0.1:22")]), at(t0, 1));
-    for _ in 0..2 {
-        s.connected(
-            Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
-            at(t0, 5),
-        );
-    }
+    s.raced(
+        Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
+        at(t0, 5),
+    );
     assert_eq!(s.step(), Step::Done);
     let o = s.finish(at(t0, 5));
     assert_eq!(error_kind(&o), Some(ErrorKind::Refused));
-    assert_eq!(message(&o), "connect to 127.0.0.1:22: connection refused");
-    assert_eq!(o.address.as_deref(), Some("127.0.0.1:22"));
+    assert_eq!(
+        message(&o),
+        "connect to [::1]:22 (and 1 more address(es), raced): connection refused"
+    );
+    assert_eq!(o.address.as_deref(), Some("[::1]:22"));
     assert_eq!(o.phases.connect, msf(4));
 }
 
-/// Documents the current contract ("tried in order while connects are
-/// refused"): any other connect error ends the probe at the first address.
 #[test]
-fn other_connect_errors_do_not_try_the_next_address() {
+fn the_race_alternates_families_starting_with_the_first() {
     let t0 = Instant::now();
+    let v6a = sock("[::1]:22");
+    let v6b = sock("[::2]:22");
+    let v4a = sock("127.0.0.1:22");
+    let v4b = sock("127.0.0.2:22");
     let mut s = session("tcp://localhost:22", t0);
-    s.resolved(Ok(vec![sock("[::1]:22"), sock("127.0.0.1:22")]), t0);
-    s.connected(
-        Err(io::Error::from(io::ErrorKind::NetworkUnreachable)),
-        at(t0, 1),
-    );
-    assert_eq!(s.step(), Step::Done);
-    let o = s.finish(at(t0, 1));
-    assert_eq!(error_kind(&o), Some(ErrorKind::Io));
-    assert!(message(&o).starts_with("connect to [::1]:22: "), "{o:?}");
-    assert_eq!(o.address.as_deref(), Some("[::1]:22"));
+    s.resolved(Ok(vec![v6a, v6b, v4a, v4b]), t0);
+    let Step::Race { addrs, .. } = s.step() else {
+        panic!("{:?}", s.step())
+    };
+    assert_eq!(addrs, [v6a, v4a, v6b, v4b]);
+    let mut s = session("tcp://localhost:22", t0).with_preferred_ip(IpFamily::V4);
+    s.resolved(Ok(vec![v6a, v6b, v4a]), t0);
+    let Step::Race { addrs, .. } = s.step() else {
+        panic!("{:?}", s.step())
+    };
+    assert_eq!(addrs, [v4a, v6a, v6b], "--ip 4 puts IPv4 first");
 }
 
 #[test]

@@ -16,12 +16,22 @@ const BOTH: [&str; 3] = ["127.0.0.1:80", "[::1]:80", "127.0.0.2:80"];
 #[test]
 fn ip_limits_the_addresses_to_one_family() {
     let s = resolving("tcp://dual.example:80 ip=6", IpFamily::Any, &BOTH);
-    assert_eq!(s.step(), Step::Connect(sock("[::1]:80")));
-    let mut s = resolving("tcp://dual.example:80 ip=4", IpFamily::V6, &BOTH);
-    assert_eq!(s.step(), Step::Connect(sock("127.0.0.1:80")));
-    // Refused on the first IPv4 address: the next is IPv4 too, never ::1.
-    s.connected(Err(io::ErrorKind::ConnectionRefused.into()), Instant::now());
-    assert_eq!(s.step(), Step::Connect(sock("127.0.0.2:80")));
+    assert_eq!(
+        s.step(),
+        Step::Connect(sock("[::1]:80")),
+        "one address: no race"
+    );
+    // Both IPv4 addresses race; ::1 never does.
+    let s = resolving("tcp://dual.example:80 ip=4", IpFamily::V6, &BOTH);
+    assert_eq!(race(&s), [sock("127.0.0.1:80"), sock("127.0.0.2:80")]);
+}
+
+/// The addresses of the race `s` asks for.
+fn race(s: &Session) -> Vec<SocketAddr> {
+    match s.step() {
+        Step::Race { addrs, .. } => addrs.to_vec(),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -41,19 +51,17 @@ fn a_name_without_the_family_asked_for_is_a_dns_failure_that_says_so() {
 
 #[test]
 fn the_preferred_family_goes_first_and_the_other_stays_as_fallback() {
-    let mut s = resolving("tcp://dual.example:80", IpFamily::V6, &BOTH);
-    assert_eq!(s.step(), Step::Connect(sock("[::1]:80")));
-    s.connected(Err(io::ErrorKind::ConnectionRefused.into()), Instant::now());
+    let s = resolving("tcp://dual.example:80", IpFamily::V6, &BOTH);
     assert_eq!(
-        s.step(),
-        Step::Connect(sock("127.0.0.1:80")),
-        "fallback, in resolver order"
+        race(&s),
+        [sock("[::1]:80"), sock("127.0.0.1:80"), sock("127.0.0.2:80")],
+        "IPv6 first, IPv4 raced after it"
     );
     let s = resolving("tcp://dual.example:80", IpFamily::Any, &BOTH);
     assert_eq!(
-        s.step(),
-        Step::Connect(sock("127.0.0.1:80")),
-        "any: the resolver's order"
+        race(&s),
+        [sock("127.0.0.1:80"), sock("[::1]:80"), sock("127.0.0.2:80")],
+        "any: the resolver's first family first, then alternating"
     );
     let s = resolving("tcp://v4only.example:80", IpFamily::V6, &["127.0.0.1:80"]);
     assert_eq!(

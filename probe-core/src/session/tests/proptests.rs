@@ -49,6 +49,10 @@ fn hostile(text: &str, client: Arc<rustls::ClientConfig>, pieces: &[&[u8]]) -> O
                 s.resolved(Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]), now);
             }
             Step::Connect(_) => s.connected(Ok(()), now),
+            Step::Race { addrs, .. } => {
+                let first = addrs[0];
+                s.raced(Ok(first), now);
+            }
             Step::Write(bytes) => {
                 let n = bytes.len();
                 s.wrote(Ok(n), now);
