@@ -299,6 +299,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
 
+    /// Address family tried first when a name resolves to both: 4, 6 or any;
+    /// the other is the fallback (a target's ip= limits it instead).
+    #[arg(long, value_name = "4|6|any", default_value = "any")]
+    ip: pulse_core::target::IpFamily,
+
+    /// Probe NAME at these addresses instead of resolving it (curl's
+    /// --resolve); repeatable.
+    #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
+    resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+
     /// On SIGTERM/SIGINT, how long the running round may go on before its probes are cancelled.
     #[arg(long, default_value = "5s", value_parser = parse_grace)]
     grace: Duration,

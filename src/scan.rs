@@ -157,7 +157,7 @@ fn build_plan(
 
 /// `--resolve` flags as the plan's pins: a name given twice keeps every
 /// address, in order.
-fn pins(flags: &[(String, Vec<std::net::IpAddr>)]) -> Option<Arc<Pins>> {
+pub(crate) fn pins(flags: &[(String, Vec<std::net::IpAddr>)]) -> Option<Arc<Pins>> {
     if flags.is_empty() {
         return None;
     }

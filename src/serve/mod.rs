@@ -406,6 +406,8 @@ impl Handlers {
             workers: 1,
             timeout,
             redirects: config.plan.options.redirects.clone(),
+            prefer_ip: config.plan.options.prefer_ip,
+            resolve: config.plan.options.resolve.clone(),
             ..Options::default()
         };
         // Only the files the targets file named: a target from a query
@@ -486,6 +488,8 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         options: Options {
             workers,
             timeout: args.timeout,
+            prefer_ip: args.ip,
+            resolve: crate::scan::pins(&args.resolve),
             ..Options::default()
         },
         interval: args.interval,

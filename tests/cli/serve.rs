@@ -853,3 +853,49 @@ fn post_reload_is_off_by_default_and_reloads_like_sighup() {
     assert_eq!(sample(&m, "pulse_targets"), Some(3.0));
     serve.wait_log(Duration::from_secs(10), "POST /-/reload: reloaded");
 }
+
+/// `--resolve` pins a name for the rounds and for `/probe`, and the TLS
+/// facts of an https target are in `/metrics`.
+#[test]
+fn serve_resolves_pinned_names_and_reports_certificates() {
+    let http = HttpFixture::start();
+    let (https, _) = HttpFixture::start_tls();
+    let name = format!("http://app.test:{}/ok", http.addr().port());
+    let tls_target = format!("{} insecure", https.url("/ok"));
+    let file = targets_file(&[name.clone(), tls_target]);
+    let path = file.path().to_str().unwrap();
+    let serve = Serve::start(
+        "tokio",
+        &[
+            "-t",
+            path,
+            "--interval",
+            "1h",
+            "--spread",
+            "0",
+            "--resolve",
+            "app.test=127.0.0.1",
+        ],
+    );
+    let target = name.replace(':', "%3A").replace('/', "%2F");
+    let (status, body) = serve.get(&format!("/probe?target={target}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\nprobe_success 1\n"), "{body}");
+    assert!(
+        http.request_heads()
+            .iter()
+            .all(|h| h.to_ascii_lowercase().contains("\r\nhost: app.test:")),
+        "{:?}",
+        http.request_heads()
+    );
+    let start = Instant::now();
+    loop {
+        let m = serve.metrics();
+        if m.contains("probe_ssl_earliest_cert_expiry{") {
+            promtool_check(&m);
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
