@@ -517,7 +517,10 @@ impl Session {
                 let others = self.addrs.len().saturating_sub(1);
                 self.fail(
                     kind,
-                    format!("connect to {first} (and {others} more address(es), raced): {what}"),
+                    format!(
+                        "connect to {first} and {others} more address{} (raced): {what}",
+                        if others > 1 { "es" } else { "" }
+                    ),
                 );
             }
         }
@@ -637,6 +640,12 @@ impl Session {
     fn doing(&self) -> String {
         match self.state {
             State::Resolve => format!("resolving {}", self.host),
+            State::Connect if self.addrs.len() > 1 => format!(
+                "connecting to {} and {} more address{} (raced)",
+                self.addrs[0],
+                self.addrs.len() - 1,
+                if self.addrs.len() > 2 { "es" } else { "" }
+            ),
             State::Connect => match self.addrs.get(self.next_addr) {
                 Some(a) => format!("connecting to {a}"),
                 None => "connecting".into(),

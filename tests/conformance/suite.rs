@@ -448,7 +448,7 @@ pub fn happy_eyeballs(model: RunFn) {
     assert_eq!(kind(r), Some(ErrorKind::Refused), "{:?}", r.error);
     let message = &r.error.as_ref().unwrap().message;
     assert!(
-        message.contains("(and 1 more address(es), raced)"),
+        message.contains(" and 1 more address (raced): "),
         "{message}"
     );
     drop((live, dead, dead_web));
@@ -708,7 +708,7 @@ pub fn same_as_tokio(model: RunFn) {
     let blackhole = Blackhole::start();
     let silent = SilentTcp::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &tls.ca_pem).unwrap();
+    fixture_files(dir.path(), &tls);
     let mut lines: Vec<String> = fixture_cases(&http, &https, &blackhole, &silent)
         .into_iter()
         .map(|c| c.0)
