@@ -1652,7 +1652,8 @@ fn icmp_ping_success() {
         o.icmp,
         Some(IcmpDetails {
             sequence: 7,
-            reply_ttl: Some(64)
+            reply_ttl: Some(64),
+            packets: None,
         })
     );
     assert_eq!(o.address.as_deref(), Some("127.0.0.1"), "an ip, no port");
@@ -2458,3 +2459,5 @@ mod proptests;
 // What a target sends (method, headers, body, credentials) and the
 // certificate facts a handshake leaves in the result.
 mod request;
+// Multi-packet ICMP: the echo train's steps, counts and statistics.
+mod train;
