@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pulse_core::encode::Format;
-use pulse_core::target::parse_duration;
+use pulse_core::target::{parse_duration, parse_icmp_count};
 
 /// Exit codes (DESIGN.md): every target up.
 pub(crate) const EXIT_UP: u8 = 0;
@@ -225,6 +225,11 @@ pub(crate) struct Probing {
     #[arg(long, short)]
     output: Option<Format>,
 
+    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
+    /// the train's count × interval must fit the deadline.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
+    icmp_count: u16,
+
     /// Test hook: probes of targets on this line panic (checks panic isolation).
     #[arg(long, hide = true)]
     fault_panic_line: Vec<usize>,
@@ -287,6 +292,11 @@ pub(crate) struct ServeArgs {
     /// Probe deadline, unless a target sets `timeout=`.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
+
+    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
+    /// the train's count × interval must fit the deadline.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
+    icmp_count: u16,
 
     /// On SIGTERM/SIGINT, how long the running round may go on before its probes are cancelled.
     #[arg(long, default_value = "5s", value_parser = parse_grace)]

@@ -10,7 +10,7 @@
 //!         Step::Write(bytes)           => session.wrote(socket.write(bytes), now()),
 //!         Step::Read                   => session.received(socket.read(buf).map(|n| &buf[..n]), now()),
 //!         Step::Ping(ip)               => session.pinged(echo(ip), now()),
-//!         Step::Echo(ip)               => session.echoed(send_echo(ip), now()),
+//!         Step::Echo { to, of }        => session.echoed(send_echo(to), now()),
 //!         Step::Collect { until }      => session.collected(next_reply(until), now()),
 //!         Step::Done                   => break,
 //!     }
@@ -96,10 +96,16 @@ pub enum Step<'a> {
     /// Send an ICMP echo request to this address and wait for its reply; call
     /// [`Session::pinged`].
     Ping(IpAddr),
-    /// Send the next echo request of the train to this address, registered
-    /// for this probe's replies; call [`Session::echoed`] with its sequence
+    /// Send the next echo request of the train to `to`, registered for
+    /// this probe's replies; call [`Session::echoed`] with its sequence
     /// number.
-    Echo(IpAddr),
+    Echo {
+        /// The address to ping.
+        to: IpAddr,
+        /// Requests in the whole train: at most this many replies are ever
+        /// handed over, so a reply channel of this size never fills.
+        of: u16,
+    },
     /// Wait for the next reply to one of this probe's echo requests, or
     /// until `until` (the next request is due); with `None`, until a reply
     /// or the deadline. Call [`Session::collected`].
@@ -416,7 +422,10 @@ impl Session {
                 None => Step::Done,
             },
             State::Train => match (self.address, self.train.as_deref()) {
-                (Some(a), Some(t)) if t.send_now => Step::Echo(a.ip()),
+                (Some(a), Some(t)) if t.send_now => Step::Echo {
+                    to: a.ip(),
+                    of: t.count,
+                },
                 (Some(_), Some(t)) => Step::Collect {
                     until: t.next_due(),
                 },

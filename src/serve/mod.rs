@@ -302,6 +302,7 @@ impl Handlers {
         let options = Options {
             workers: 1,
             timeout,
+            icmp_count: config.plan.options.icmp_count,
             redirects: config.plan.options.redirects.clone(),
             ..Options::default()
         };
@@ -365,6 +366,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         options: Options {
             workers,
             timeout: args.timeout,
+            icmp_count: args.icmp_count,
             ..Options::default()
         },
         interval: args.interval,

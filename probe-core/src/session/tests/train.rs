@@ -32,23 +32,39 @@ fn requests_go_out_on_a_fixed_schedule_and_the_train_ends_when_all_are_answered(
     let t0 = Instant::now();
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let mut s = train("icmp://127.0.0.1", 3, 10, t0);
-    assert_eq!(s.step(), Step::Echo(ip));
+    assert_eq!(s.step(), Step::Echo { to: ip, of: 3 });
     s.echoed(Ok(40), at(t0, 0));
-    assert_eq!(s.step(), Step::Collect { until: Some(at(t0, 10)) });
+    assert_eq!(
+        s.step(),
+        Step::Collect {
+            until: Some(at(t0, 10))
+        }
+    );
     s.collected(pong(40), at(t0, 2));
     assert_eq!(
         s.step(),
-        Step::Collect { until: Some(at(t0, 10)) },
+        Step::Collect {
+            until: Some(at(t0, 10))
+        },
         "a reply before the next send time waits on for it"
     );
     s.collected(Ok(None), at(t0, 11));
-    assert_eq!(s.step(), Step::Echo(ip));
+    assert_eq!(s.step(), Step::Echo { to: ip, of: 3 });
     s.echoed(Ok(41), at(t0, 11));
     // Due at 20 ms after the first send, not 10 ms after the late second.
-    assert_eq!(s.step(), Step::Collect { until: Some(at(t0, 20)) });
+    assert_eq!(
+        s.step(),
+        Step::Collect {
+            until: Some(at(t0, 20))
+        }
+    );
     s.collected(Ok(None), at(t0, 20));
     s.echoed(Ok(42), at(t0, 20));
-    assert_eq!(s.step(), Step::Collect { until: None }, "all sent: wait for replies");
+    assert_eq!(
+        s.step(),
+        Step::Collect { until: None },
+        "all sent: wait for replies"
+    );
     s.collected(pong(42), at(t0, 26));
     s.collected(pong(41), at(t0, 27));
     assert_eq!(s.step(), Step::Done);
@@ -63,7 +79,11 @@ fn requests_go_out_on_a_fixed_schedule_and_the_train_ends_when_all_are_answered(
     assert_eq!(p.rtt_avg_ms, Some(8.0));
     // Population standard deviation of 2, 16, 6: sqrt(104 / 3).
     assert_eq!(p.rtt_stddev_ms, Some(5.888));
-    assert_eq!(o.phases.rtt, Some(8.0), "the rtt phase is the mean round trip");
+    assert_eq!(
+        o.phases.rtt,
+        Some(8.0),
+        "the rtt phase is the mean round trip"
+    );
     let icmp = o.icmp.as_ref().unwrap();
     assert_eq!((icmp.sequence, icmp.reply_ttl), (40, Some(63)));
 }
@@ -140,7 +160,11 @@ fn a_send_failure_ends_the_train_with_its_kind() {
     let o = s.finish(at(t0, 10));
     let e = o.error.as_ref().unwrap();
     assert_eq!(e.kind, ErrorKind::Permission);
-    assert!(e.message.starts_with("echo request 2 of 3: "), "{}", e.message);
+    assert!(
+        e.message.starts_with("echo request 2 of 3: "),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -149,5 +173,11 @@ fn a_name_resolves_before_the_train() {
     let mut s = train("icmp://localhost", 2, 10, t0);
     assert!(matches!(s.step(), Step::Resolve { .. }));
     s.resolved(Ok(vec![sock("127.0.0.1:0")]), at(t0, 1));
-    assert_eq!(s.step(), Step::Echo("127.0.0.1".parse().unwrap()));
+    assert_eq!(
+        s.step(),
+        Step::Echo {
+            to: "127.0.0.1".parse().unwrap(),
+            of: 2
+        }
+    );
 }
