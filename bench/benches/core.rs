@@ -112,7 +112,7 @@ fn exchange(session: &mut Session, peer: &mut dyn Peer) {
                 let bytes = peer.give();
                 session.received(Ok(&bytes), now);
             }
-            Step::Ping(_) | Step::Done => return,
+            Step::Ping(_) | Step::Echo { .. } | Step::Collect { .. } | Step::Done => return,
         }
     }
 }

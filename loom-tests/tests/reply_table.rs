@@ -85,7 +85,11 @@ fn a_duplicate_racing_the_close_is_counted_once_never_delivered_twice() {
         let closed = closed.join().unwrap();
         let delivered = delivered.load(Ordering::SeqCst);
         let waiter_back = usize::from(closed.waiter.is_some());
-        assert_eq!(delivered + waiter_back, 1, "handed over or given back, once");
+        assert_eq!(
+            delivered + waiter_back,
+            1,
+            "handed over or given back, once"
+        );
         assert!(delivered <= 1, "never handed over twice");
         // A duplicate exists only beside a delivery that preceded it.
         assert!(closed.duplicates as usize <= delivered, "{closed:?}");

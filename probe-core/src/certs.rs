@@ -99,12 +99,11 @@ fn earliest_expiry(chain: &[CertificateDer<'_>]) -> Option<i64> {
 pub fn fmt_span(secs: i64) -> String {
     let s = secs.unsigned_abs();
     let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    let text = match (d, h) {
+    match (d, h) {
         (0, 0) => format!("{m}m"),
         (0, _) => format!("{h}h {m}m"),
         _ => format!("{d}d {h}h"),
-    };
-    text
+    }
 }
 
 #[cfg(test)]

@@ -326,7 +326,9 @@ type Rows<'a> = Box<dyn Iterator<Item = (&'a ProbeResult, &'a Labels)> + 'a>;
 fn write_icmp_trains<'a>(out: &mut String, icmp: &dyn Fn() -> Rows<'a>) {
     use crate::result::IcmpPackets;
     let trains = || icmp().filter_map(|(r, l)| Some((r.icmp.as_ref()?.packets.as_ref()?, l)));
-    let gauges: [(&'static str, &'static str, fn(&IcmpPackets) -> f64); 4] = [
+    /// A gauge family: name, help, and its value from a train.
+    type Gauge = (&'static str, &'static str, fn(&IcmpPackets) -> f64);
+    let gauges: [Gauge; 4] = [
         (
             "probe_icmp_packets_sent",
             "Echo requests sent by the probe's train.",
