@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pulse_core::encode::Format;
-use pulse_core::target::parse_duration;
+use pulse_core::target::{parse_duration, parse_icmp_count};
 
 /// Exit codes (DESIGN.md): every target up.
 pub(crate) const EXIT_UP: u8 = 0;
@@ -236,6 +236,11 @@ pub(crate) struct Probing {
     #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
     resolve: Vec<(String, Vec<std::net::IpAddr>)>,
 
+    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
+    /// the train's count × interval must fit the deadline.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
+    icmp_count: u16,
+
     /// Test hook: probes of targets on this line panic (checks panic isolation).
     #[arg(long, hide = true)]
     fault_panic_line: Vec<usize>,
@@ -308,6 +313,11 @@ pub(crate) struct ServeArgs {
     /// --resolve); repeatable.
     #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
     resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+
+    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
+    /// the train's count × interval must fit the deadline.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
+    icmp_count: u16,
 
     /// On SIGTERM/SIGINT, how long the running round may go on before its probes are cancelled.
     #[arg(long, default_value = "5s", value_parser = parse_grace)]

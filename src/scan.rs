@@ -113,6 +113,7 @@ fn build_plan(
         prefer_ip: probing.ip,
         resolve: pins(&probing.resolve),
         stack: cli.stack.stack(),
+        icmp_count: probing.icmp_count,
         panic_on_lines: probing
             .fault_panic_line
             .iter()
@@ -125,6 +126,27 @@ fn build_plan(
             .iter()
             .filter_map(|t| native_cannot(t).map(|why| format!("{source}:{}: {why}", t.line)))
             .collect();
+        // surge-ping, tokio's native ICMP client, sends one echo per
+        // probe; an echo train (count= above 1) is the core's session's
+        // alone. (threads and rayon ping with the core under --stack native.)
+        let refused = refused.into_iter().chain(
+            targets
+                .iter()
+                .filter(|t| {
+                    cli.runtime == Runtime::Tokio
+                        && t.kind == pulse_core::result::Kind::Icmp
+                        && t.icmp.count.unwrap_or(probing.icmp_count) > 1
+                })
+                .map(|t| {
+                    format!(
+                        "{source}:{}: an echo train (count= or --icmp-count above 1) is sent by \
+                         the core stack only; tokio's native client (surge-ping) sends one echo \
+                         per probe; run it with --stack core",
+                        t.line
+                    )
+                }),
+        );
+        let refused: Vec<String> = refused.collect();
         if !refused.is_empty() {
             eprintln!("{}", refused.join("\n"));
             return Err(fail(EXIT_USAGE, "nothing was probed"));
@@ -150,7 +172,7 @@ fn build_plan(
         eprintln!("{errors}");
         fail(
             EXIT_USAGE,
-            "bad file(s) named by targets; nothing was probed",
+            "bad target(s) or file(s) they name; nothing was probed",
         )
     })
 }

@@ -114,7 +114,11 @@ fn exchange(session: &mut Session, peer: &mut dyn Peer) {
             }
             // One address is resolved above, so no race; a ping or the
             // end stops the exchange.
-            Step::Race { .. } | Step::Ping(_) | Step::Done => return,
+            Step::Race { .. }
+            | Step::Ping(_)
+            | Step::Echo { .. }
+            | Step::Collect { .. }
+            | Step::Done => return,
         }
     }
 }

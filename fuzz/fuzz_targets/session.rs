@@ -45,7 +45,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 s.wrote(Ok(len), now);
             }
             Step::Read => s.received(Ok(pieces.next().unwrap_or(&[])), now),
-            Step::Ping(_) => unreachable!("not an icmp target"),
+            Step::Ping(_) | Step::Echo { .. } | Step::Collect { .. } => {
+                unreachable!("not an icmp target")
+            }
             Step::Done => {
                 let o = s.finish(now);
                 assert_eq!(o.success, o.error.is_none());

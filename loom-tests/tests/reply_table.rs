@@ -53,6 +53,50 @@ fn a_reply_racing_the_timeout_is_delivered_or_dropped_never_leaked() {
     });
 }
 
+/// An echo train's entry: the reader gets a reply and its duplicate while
+/// the probe closes the entry at its end. The waiter is handed over at
+/// most once; a reply after the first is counted as a duplicate only when
+/// it beat the close; every reply is delivered, counted or dropped (late),
+/// never two of those; and the table ends empty.
+#[test]
+fn a_duplicate_racing_the_close_is_counted_once_never_delivered_twice() {
+    check(BOUND, || {
+        let table = Arc::new(ReplyTable::new(IDENT));
+        let seq = table.register(addr(1), 1u32).unwrap();
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let (t, d) = (table.clone(), delivered.clone());
+        let reader = spawn("reader", move || {
+            let reply = EchoReply {
+                ident: IDENT,
+                seq,
+                ttl: None,
+            };
+            for _ in 0..2 {
+                if t.deliver(&reply, addr(1)).is_some() {
+                    d.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        let closed = {
+            let t = table.clone();
+            spawn("probe", move || t.close(seq).unwrap())
+        };
+        reader.join().unwrap();
+        let closed = closed.join().unwrap();
+        let delivered = delivered.load(Ordering::SeqCst);
+        let waiter_back = usize::from(closed.waiter.is_some());
+        assert_eq!(
+            delivered + waiter_back,
+            1,
+            "handed over or given back, once"
+        );
+        assert!(delivered <= 1, "never handed over twice");
+        // A duplicate exists only beside a delivery that preceded it.
+        assert!(closed.duplicates as usize <= delivered, "{closed:?}");
+        assert!(table.is_empty(), "nothing leaked");
+    });
+}
+
 /// Broken: `deliver` takes the entry out, checks the address with the lock
 /// released, and puts a mismatch back. A reply from the wrong host racing
 /// the probe's cancel puts the entry back after the cancel found nothing:

@@ -9,8 +9,15 @@
 //! reader and the probes waiting for replies. It is generic over the waiter
 //! (`T`): a oneshot sender in async models, a channel sender in thread models.
 //! A probe that times out [`ReplyTable::cancel`]s its entry; a reply racing
-//! that cancel is either delivered (the reader removed the entry first) or
+//! that cancel is either delivered (the reader took the waiter first) or
 //! dropped (the probe did), never both and never leaked.
+//!
+//! An answered entry stays in the table, without its waiter, until its
+//! probe removes it ([`ReplyTable::close`]): a second reply to the same
+//! request then finds it and is counted as a duplicate instead of being
+//! handed over again, so a duplicating path can never make one echo count
+//! twice. A reply that comes after its probe has ended finds nothing and is
+//! dropped: its probe's result is already out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -137,10 +144,29 @@ pub struct ReplyTable<T> {
 }
 
 struct Pending<T> {
-    /// Waiters by sequence number, with the address each one pinged.
-    waiting: HashMap<u16, (IpAddr, T)>,
+    /// Entries by sequence number.
+    waiting: HashMap<u16, Entry<T>>,
     /// Next sequence number to hand out; wraps at 65536.
     next_seq: u16,
+}
+
+/// One echo request in flight.
+struct Entry<T> {
+    /// The address pinged: a reply from anywhere else is not this echo's.
+    addr: IpAddr,
+    /// The probe's waiter until the first reply takes it; `None` after.
+    waiter: Option<T>,
+    /// Replies after the first, counted until the probe closes the entry.
+    duplicates: u32,
+}
+
+/// What [`ReplyTable::close`] found for one sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed<T> {
+    /// The waiter, when no reply took it (the echo was not answered).
+    pub waiter: Option<T>,
+    /// Replies after the first one (0 when unanswered).
+    pub duplicates: u32,
 }
 
 impl<T> ReplyTable<T> {
@@ -184,32 +210,40 @@ impl<T> ReplyTable<T> {
             let seq = p.next_seq;
             p.next_seq = p.next_seq.wrapping_add(1);
             if let std::collections::hash_map::Entry::Vacant(slot) = p.waiting.entry(seq) {
-                slot.insert((addr, waiter));
+                slot.insert(Entry {
+                    addr,
+                    waiter: Some(waiter),
+                    duplicates: 0,
+                });
                 return Some(seq);
             }
         }
     }
 
-    /// Hand a reply from `from` to its waiter: returns the waiter (removed
-    /// from the table) when identifier, sequence and address all match.
+    /// Hand a reply from `from` to its waiter: returns the waiter (taken out
+    /// of its entry) when identifier, sequence and address all match and no
+    /// earlier reply took it. A later matching reply is counted as a
+    /// duplicate of that entry and gives `None`.
     pub fn deliver(&self, reply: &EchoReply, from: IpAddr) -> Option<T> {
         if reply.ident != self.ident {
             return None;
         }
         #[cfg(pulse_loom)]
         if self.bug == Some(Bug::TakeCheckPutBack) {
-            let (addr, waiter) = self.inner.lock().waiting.remove(&reply.seq)?;
-            if addr == from {
-                return Some(waiter);
+            let entry = self.inner.lock().waiting.remove(&reply.seq)?;
+            if entry.addr == from {
+                return entry.waiter;
             }
-            self.inner.lock().waiting.insert(reply.seq, (addr, waiter));
+            self.inner.lock().waiting.insert(reply.seq, entry);
             return None;
         }
         let mut p = self.inner.lock();
-        match p.waiting.get(&reply.seq) {
-            Some((addr, _)) if *addr == from => p.waiting.remove(&reply.seq).map(|(_, t)| t),
-            _ => None,
+        let entry = p.waiting.get_mut(&reply.seq).filter(|e| e.addr == from)?;
+        let waiter = entry.waiter.take();
+        if waiter.is_none() {
+            entry.duplicates = entry.duplicates.saturating_add(1);
         }
+        waiter
     }
 
     /// The reader's whole job for one received packet: parse it, and if it is
@@ -232,7 +266,17 @@ impl<T> ReplyTable<T> {
     /// Remove a waiter whose probe gave up (timeout, cancel). Returns it if it
     /// was still there, i.e. no reply was delivered first.
     pub fn cancel(&self, seq: u16) -> Option<T> {
-        self.inner.lock().waiting.remove(&seq).map(|(_, t)| t)
+        self.close(seq).and_then(|c| c.waiter)
+    }
+
+    /// Remove the entry of `seq` when its probe is over, answered or not,
+    /// with the duplicates counted for it; `None` when there was none.
+    pub fn close(&self, seq: u16) -> Option<Closed<T>> {
+        let e = self.inner.lock().waiting.remove(&seq)?;
+        Some(Closed {
+            waiter: e.waiter,
+            duplicates: e.duplicates,
+        })
     }
 
     /// A guard that [`cancel`](Self::cancel)s `seq` when dropped. A probe
@@ -358,6 +402,14 @@ mod tests {
             t.deliver(&r(7, s1), a),
             None,
             "a duplicate reply finds nobody"
+        );
+        assert_eq!(
+            t.close(s1),
+            Some(Closed {
+                waiter: None,
+                duplicates: 1
+            }),
+            "but it is counted, once"
         );
         assert_eq!(t.cancel(s2), Some("two"));
         assert_eq!(

@@ -14,7 +14,9 @@ use crate::redirect::RedirectPolicy;
 use crate::request::{Auth, MAX_REQUEST_BODY, Payload};
 use crate::result::{ErrorKind, Kind, Outcome, ProbeResult, millis};
 use crate::session::{DEFAULT_BODY_CAP, Pins, Session};
-use crate::target::{IpFamily, Target, TargetError, TargetErrors};
+use crate::target::{
+    DEFAULT_ICMP_INTERVAL, IpFamily, Target, TargetError, TargetErrors, train_length, train_message,
+};
 
 /// Scan-wide settings (the CLI's flags).
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ pub struct Options {
     pub prefer_ip: IpFamily,
     /// Names pinned to addresses (`--resolve`), skipping the resolver.
     pub resolve: Option<Arc<Pins>>,
+    /// Echo requests per ICMP probe for targets without their own
+    /// `count=` (`--icmp-count`; 1, a single echo, by default).
+    pub icmp_count: u16,
     /// Test-only fault hook: probes of targets on these lines panic at start,
     /// so tests can check that a panic stays inside its probe.
     pub panic_on_lines: BTreeSet<usize>,
@@ -58,6 +63,7 @@ impl Default for Options {
             stack: Stack::Core,
             prefer_ip: IpFamily::Any,
             resolve: None,
+            icmp_count: 1,
             panic_on_lines: BTreeSet::new(),
         }
     }
@@ -96,6 +102,16 @@ impl Plan {
         read_file: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
     ) -> Result<Plan, TargetErrors> {
         let mut errors = Vec::new();
+        for t in &targets {
+            if let Err(message) = check_train(t, &options) {
+                errors.push(TargetError {
+                    file: source.to_string(),
+                    line: t.line,
+                    column: t.icmp.column.max(1),
+                    message,
+                });
+            }
+        }
         for t in &mut targets {
             if let Err(message) = load_request_files(t, read_file) {
                 errors.push(TargetError {
@@ -207,6 +223,16 @@ impl Plan {
         self.targets[index].timeout.unwrap_or(self.options.timeout)
     }
 
+    /// The echo train of target `index`: how many echo requests, how far
+    /// apart (icmp targets; a count of 1 is the single echo of old).
+    pub fn icmp_train(&self, index: usize) -> (u16, Duration) {
+        let t = &self.targets[index];
+        (
+            t.icmp.count.unwrap_or(self.options.icmp_count),
+            t.icmp.interval.unwrap_or(DEFAULT_ICMP_INTERVAL),
+        )
+    }
+
     /// Whether any target needs an ICMP socket of this address family.
     pub fn needs_icmp(&self, v6: bool) -> bool {
         self.targets.iter().any(|t| {
@@ -292,9 +318,11 @@ impl Plan {
     pub fn session(&self, index: usize, now: Instant) -> Session {
         self.start_native(index);
         let t = &self.targets[index];
+        let (count, interval) = self.icmp_train(index);
         Session::new(t, self.tls[index].clone(), self.options.body_cap, now)
             .with_redirects(self.options.redirects.clone())
             .with_preferred_ip(self.options.prefer_ip)
+            .with_echoes(count, interval)
             .with_pins(self.options.resolve.clone(), now)
     }
 
@@ -374,6 +402,34 @@ fn scan_ident() -> u16 {
         .unwrap_or(0);
     let mixed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
     (mixed ^ (mixed >> 16)) as u16
+}
+
+/// An icmp target's echo train must fit its deadline. A line with its own
+/// `timeout=` and `count=` was checked by the parser; this is the check
+/// against `--timeout` and `--icmp-count`, which only the plan knows.
+fn check_train(t: &Target, options: &Options) -> Result<(), String> {
+    if t.kind != Kind::Icmp {
+        return Ok(());
+    }
+    let count = t.icmp.count.unwrap_or(options.icmp_count);
+    let interval = t.icmp.interval.unwrap_or(DEFAULT_ICMP_INTERVAL);
+    let timeout = t.timeout.unwrap_or(options.timeout);
+    match train_length(count, interval) {
+        Some(needs) if needs > timeout => {
+            let source = if t.timeout.is_some() {
+                "timeout="
+            } else {
+                "--timeout"
+            };
+            let message = train_message(count, interval, needs, timeout, source);
+            Err(if t.icmp.count.is_none() {
+                message.replacen("count=", "--icmp-count ", 1)
+            } else {
+                message
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -208,6 +208,74 @@ pub struct IcmpDetails {
     /// IP TTL of the reply, when the socket shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_ttl: Option<u8>,
+    /// The echo train of a multi-packet probe (`count=` above 1); absent
+    /// for a single echo, whose result is as it always was. There,
+    /// `sequence` is the first echo's and `reply_ttl` the first reply's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets: Option<IcmpPackets>,
+}
+
+/// What a multi-packet ICMP probe counted (smokeping's view of a host).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IcmpPackets {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Distinct echo requests answered (a duplicate counts once).
+    pub received: u32,
+    /// Replies beyond the first to the same request (a duplicating path).
+    pub duplicates: u32,
+    /// `1 - received / sent`; 1 when nothing was sent.
+    pub loss_ratio: f64,
+    /// Fastest round trip, ms (absent when nothing was answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_min_ms: Option<f64>,
+    /// Mean round trip, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_avg_ms: Option<f64>,
+    /// Slowest round trip, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_max_ms: Option<f64>,
+    /// Population standard deviation of the round trips, ms (`ping`'s
+    /// mdev is the same figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_stddev_ms: Option<f64>,
+    /// Every request's round trip in send order, `null` for one never
+    /// answered: which packets were lost, as `fping -C` shows.
+    pub rtts_ms: Vec<Option<f64>>,
+}
+
+impl IcmpPackets {
+    /// The counts and statistics of a train: `rtts` holds each request's
+    /// round trip in send order (`None`: unanswered).
+    pub fn of(rtts: &[Option<Duration>], duplicates: u32) -> IcmpPackets {
+        let got: Vec<f64> = rtts.iter().flatten().map(|d| millis(*d)).collect();
+        // At most MAX_ICMP_COUNT (1000) requests: the counts fit a u32 and
+        // an f64 exactly.
+        let sent = u32::try_from(rtts.len()).unwrap_or(u32::MAX);
+        let received = u32::try_from(got.len()).unwrap_or(u32::MAX);
+        let loss_ratio = if sent == 0 {
+            1.0
+        } else {
+            1.0 - f64::from(received) / f64::from(sent)
+        };
+        let n = got.len() as f64;
+        let avg = (!got.is_empty()).then(|| got.iter().sum::<f64>() / n);
+        let stddev = avg.map(|a| {
+            let var = got.iter().map(|x| (x - a) * (x - a)).sum::<f64>() / n;
+            (var.sqrt() * 1000.0).round() / 1000.0
+        });
+        IcmpPackets {
+            sent,
+            received,
+            duplicates,
+            loss_ratio,
+            rtt_min_ms: got.iter().copied().reduce(f64::min),
+            rtt_avg_ms: avg.map(|a| (a * 1000.0).round() / 1000.0),
+            rtt_max_ms: got.iter().copied().reduce(f64::max),
+            rtt_stddev_ms: stddev,
+            rtts_ms: rtts.iter().map(|d| d.map(millis)).collect(),
+        }
+    }
 }
 
 /// One address of an `all_addresses` probe: each address a name resolved

@@ -10,11 +10,21 @@
 //!         Step::Write(bytes)           => session.wrote(socket.write(bytes), now()),
 //!         Step::Read                   => session.received(socket.read(buf).map(|n| &buf[..n]), now()),
 //!         Step::Ping(ip)               => session.pinged(echo(ip), now()),
+//!         Step::Echo { to, of }        => session.echoed(send_echo(to), now()),
+//!         Step::Collect { until }      => session.collected(next_reply(until), now()),
 //!         Step::Done                   => break,
 //!     }
 //! }
 //! let outcome = session.finish();          // or session.timed_out(now, limit) when the deadline fired
 //! ```
+//!
+//! An ICMP target with `count=` above 1 sends an echo train: `Echo` asks for
+//! one request (the model registers its sequence number in the probe's
+//! reply table and sends), `Collect` for the next reply to any of the
+//! probe's requests, or nothing once `until` (the next request's send time)
+//! passes. The train ends when every request is answered or at the deadline;
+//! before its result, the model hands over the duplicates its reply table
+//! counted ([`Session::duplicates`]). A single echo keeps the one `Ping` step.
 //!
 //! The session decides everything else: which address to try next, the TLS
 //! records (rustls), the HTTP/1.1 exchange (ureq-proto), redirects, the body
@@ -22,6 +32,7 @@
 //! every failure into an [`ErrorKind`]. Time is passed in, so tests drive a
 //! session with plain buffers and invented instants.
 
+use std::collections::HashMap;
 use std::io::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -33,7 +44,9 @@ use rustls::pki_types::ServerName;
 use crate::redact::redact_password;
 use crate::redirect::RedirectPolicy;
 use crate::request::RequestParts;
-use crate::result::{ErrorKind, HttpDetails, IcmpDetails, Kind, Outcome, Phases, ProbeError};
+use crate::result::{
+    ErrorKind, HttpDetails, IcmpDetails, IcmpPackets, Kind, Outcome, Phases, ProbeError,
+};
 use crate::target::{IpFamily, Target};
 
 /// Largest response head (status line + headers) accepted. ureq-proto has no
@@ -98,6 +111,23 @@ pub enum Step<'a> {
     /// Send an ICMP echo request to this address and wait for its reply; call
     /// [`Session::pinged`].
     Ping(IpAddr),
+    /// Send the next echo request of the train to `to`, registered for
+    /// this probe's replies; call [`Session::echoed`] with its sequence
+    /// number.
+    Echo {
+        /// The address to ping.
+        to: IpAddr,
+        /// Requests in the whole train: at most this many replies are ever
+        /// handed over, so a reply channel of this size never fills.
+        of: u16,
+    },
+    /// Wait for the next reply to one of this probe's echo requests, or
+    /// until `until` (the next request is due); with `None`, until a reply
+    /// or the deadline. Call [`Session::collected`].
+    Collect {
+        /// When to give up waiting and call back with no reply.
+        until: Option<Instant>,
+    },
     /// The probe is over; take the result with [`Session::finish`].
     Done,
 }
@@ -112,6 +142,8 @@ enum State {
     /// `all_addresses`: inner sessions probe the addresses in turn
     /// (session/every.rs).
     Every,
+    /// An echo train (`count=` above 1) in flight.
+    Train,
     Done,
 }
 
@@ -166,6 +198,9 @@ pub struct Session {
     out_pos: usize,
     http: Option<Box<HttpExchange>>,
     icmp: Option<IcmpDetails>,
+    /// The echo train of an icmp target with `count=` above 1; boxed, as
+    /// `http` is, so that other probes do not carry it.
+    train: Option<Box<Train>>,
     error: Option<ProbeError>,
     /// Whether the peer ended the exchange (EOF seen). When false at the end,
     /// we are the side closing first and the model should reset the socket
@@ -173,6 +208,57 @@ pub struct Session {
     peer_closed: bool,
     /// Set when a TLS failure queued an alert that should still go out.
     flush_alert: bool,
+}
+
+/// A multi-packet ICMP probe's requests and what came back.
+struct Train {
+    /// Requests to send.
+    count: u16,
+    /// Send spacing: request `k` is due `k × interval` after the first, a
+    /// fixed schedule, so a late wake-up does not push the rest back.
+    interval: Duration,
+    /// When the first request went out.
+    first: Option<Instant>,
+    /// One per request sent, in send order.
+    echoes: Vec<Echo>,
+    /// Index in `echoes` by sequence number.
+    by_seq: HashMap<u16, usize>,
+    /// Distinct requests answered.
+    received: u16,
+    /// Replies beyond the first to one request.
+    duplicates: u32,
+    /// TTL of the first reply.
+    ttl: Option<u8>,
+    /// The wait for the next send time is over: send now.
+    send_now: bool,
+}
+
+/// One request of a train.
+struct Echo {
+    seq: u16,
+    sent: Instant,
+    rtt: Option<Duration>,
+}
+
+impl Train {
+    /// When the next request is due, `None` once all are sent.
+    fn next_due(&self) -> Option<Instant> {
+        let k = u32::try_from(self.echoes.len()).ok()?;
+        if self.echoes.len() >= usize::from(self.count) {
+            return None;
+        }
+        // k < count <= 1000 and interval <= 24 h: no overflow.
+        Some(crate::time::deadline(self.first?, self.interval * k))
+    }
+
+    fn details(&self) -> IcmpDetails {
+        let rtts: Vec<Option<Duration>> = self.echoes.iter().map(|e| e.rtt).collect();
+        IcmpDetails {
+            sequence: self.echoes.first().map_or(0, |e| e.seq),
+            reply_ttl: self.ttl,
+            packets: Some(IcmpPackets::of(&rtts, self.duplicates)),
+        }
+    }
 }
 
 /// An echo reply as the model's ICMP reader saw it.
@@ -242,6 +328,7 @@ impl Session {
             out_pos: 0,
             http,
             icmp: None,
+            train: None,
             error: None,
             peer_closed: false,
             flush_alert: false,
@@ -286,6 +373,30 @@ impl Session {
         self
     }
 
+    /// Send `count` echo requests `interval` apart instead of one (icmp
+    /// targets; a count of 1 leaves the single echo as it always was).
+    pub fn with_echoes(mut self, count: u16, interval: Duration) -> Session {
+        if self.kind != Kind::Icmp || count <= 1 {
+            return self;
+        }
+        self.train = Some(Box::new(Train {
+            count,
+            interval,
+            first: None,
+            echoes: Vec::with_capacity(usize::from(count)),
+            by_seq: HashMap::with_capacity(usize::from(count)),
+            received: 0,
+            duplicates: 0,
+            ttl: None,
+            send_now: true,
+        }));
+        // An IP literal was "resolved" in `new`, before the train existed.
+        if self.state == State::Ping {
+            self.state = State::Train;
+        }
+        self
+    }
+
     /// The probe kind.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -315,6 +426,16 @@ impl Session {
             State::Ping => match self.address {
                 Some(a) => Step::Ping(a.ip()),
                 None => Step::Done,
+            },
+            State::Train => match (self.address, self.train.as_deref()) {
+                (Some(a), Some(t)) if t.send_now => Step::Echo {
+                    to: a.ip(),
+                    of: t.count,
+                },
+                (Some(_), Some(t)) => Step::Collect {
+                    until: t.next_due(),
+                },
+                _ => Step::Done,
             },
             // A TLS failure leaves an alert in `out`: send it (the peer
             // learns why we hang up), then stop.
@@ -413,7 +534,11 @@ impl Session {
     fn after_resolve(&mut self) {
         if self.kind == Kind::Icmp {
             self.address = self.addrs.first().copied();
-            self.state = State::Ping;
+            self.state = if self.train.is_some() {
+                State::Train
+            } else {
+                State::Ping
+            };
         } else {
             self.state = State::Connect;
         }
@@ -626,6 +751,7 @@ impl Session {
                 self.icmp = Some(IcmpDetails {
                     sequence: p.sequence,
                     reply_ttl: p.ttl,
+                    packets: None,
                 });
                 self.state = State::Done;
             }
@@ -633,6 +759,82 @@ impl Session {
                 let (kind, what) = classify_io(&e);
                 self.fail(kind, format!("echo request: {what}"));
             }
+        }
+    }
+
+    /// The train's next echo request went out with sequence number `seq`
+    /// (or sending it failed, which ends the probe like a single echo's).
+    pub fn echoed(&mut self, result: io::Result<u16>, now: Instant) {
+        if self.state != State::Train {
+            return;
+        }
+        let Some(t) = self.train.as_deref_mut() else {
+            return;
+        };
+        match result {
+            Ok(seq) => {
+                t.first.get_or_insert(now);
+                t.by_seq.insert(seq, t.echoes.len());
+                t.echoes.push(Echo {
+                    seq,
+                    sent: now,
+                    rtt: None,
+                });
+                t.send_now = false;
+            }
+            Err(e) => {
+                let n = t.echoes.len() + 1;
+                let count = t.count;
+                let (kind, what) = classify_io(&e);
+                self.fail(kind, format!("echo request {n} of {count}: {what}"));
+            }
+        }
+    }
+
+    /// What the wait of [`Step::Collect`] brought: a reply, or `None` when
+    /// its `until` passed (an `Err` when the model's ICMP reader is gone).
+    pub fn collected(&mut self, result: io::Result<Option<Pong>>, now: Instant) {
+        if self.state != State::Train {
+            return;
+        }
+        let Some(t) = self.train.as_deref_mut() else {
+            return;
+        };
+        match result {
+            Ok(Some(p)) => {
+                // The table hands over only this probe's own sequence
+                // numbers, once each; anything else is ignored.
+                if let Some(e) = t.by_seq.get(&p.sequence).and_then(|&i| t.echoes.get_mut(i)) {
+                    if e.rtt.is_none() {
+                        e.rtt = Some(now.saturating_duration_since(e.sent));
+                        t.received += 1;
+                        t.ttl = t.ttl.or(p.ttl);
+                    } else {
+                        t.duplicates = t.duplicates.saturating_add(1);
+                    }
+                }
+                if t.received >= t.count {
+                    self.state = State::Done;
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let (kind, what) = classify_io(&e);
+                return self.fail(kind, format!("echo replies: {what}"));
+            }
+        }
+        // Time for the next request (a reply may come just after the
+        // wait's `until` passed, and then it is time too).
+        t.send_now = t.next_due().is_some_and(|due| due <= now);
+    }
+
+    /// Replies that duplicated an already answered request, as the
+    /// model's reply table counted them for this probe's train (given
+    /// when the probe's requests are closed, before its result).
+    pub fn duplicates(&mut self, n: u32) {
+        if let Some(t) = self.train.as_deref_mut() {
+            t.duplicates = t.duplicates.saturating_add(n);
         }
     }
 
@@ -651,6 +853,18 @@ impl Session {
                 None => "connecting".into(),
             },
             State::Ping => "waiting for the echo reply".into(),
+            State::Train => match self.train.as_deref() {
+                Some(t) if t.received == 0 => format!(
+                    "waiting for echo replies (none of {} answered)",
+                    t.echoes.len()
+                ),
+                Some(t) => format!(
+                    "waiting for echo replies ({} of {} answered)",
+                    t.received,
+                    t.echoes.len()
+                ),
+                None => "waiting for echo replies".into(),
+            },
             State::Done => "finishing".into(),
             State::Every => "probing every address".into(),
             State::Exchange => match self.http.as_deref() {
@@ -677,6 +891,13 @@ impl Session {
                 "not probed: the deadline passed while earlier addresses were probed",
             );
             return self.every_outcome(every, |inner| inner.timed_out(now, limit), unreached, now);
+        }
+        // An echo train ends at its deadline: up when any request was
+        // answered (smokeping's and blackbox's meaning of an ICMP probe
+        // that saw some loss), its loss in the result.
+        if self.state == State::Train && self.train.as_ref().is_some_and(|t| t.received > 0) {
+            self.state = State::Done;
+            return self.outcome(now);
         }
         let doing = self.doing();
         self.close_open_phase(now);
@@ -712,7 +933,7 @@ impl Session {
             State::Resolve => &mut self.phases.resolve,
             State::Connect => &mut self.phases.connect,
             State::Ping => &mut self.phases.rtt,
-            State::Done | State::Every => return,
+            State::Train | State::Done | State::Every => return,
             State::Exchange => match self.http.as_deref() {
                 Some(h) if h.tls.is_some() && !h.handshake_done => &mut self.phases.tls,
                 Some(h) if h.first_byte => &mut self.phases.transfer,
@@ -762,6 +983,7 @@ impl Session {
         {
             self.error = Some(e);
         }
+        let train = self.train.as_deref().map(Train::details);
         let p = &self.phases;
         let phases = Phases {
             resolve: ms(p.resolve),
@@ -769,7 +991,10 @@ impl Session {
             tls: ms(p.tls),
             processing: ms(p.processing),
             transfer: ms(p.transfer),
-            rtt: ms(p.rtt),
+            rtt: match &train {
+                Some(d) => d.packets.as_ref().and_then(|p| p.rtt_avg_ms),
+                None => ms(p.rtt),
+            },
         };
         let address = self.address.map(|a| match self.kind {
             Kind::Icmp => a.ip().to_string(),
@@ -786,7 +1011,7 @@ impl Session {
             final_url: (h.redirects > 0).then(|| redact_password(&h.uri.to_string()).into_owned()),
         });
         let icmp = match self.kind {
-            Kind::Icmp => Some(self.icmp.clone().unwrap_or_default()),
+            Kind::Icmp => Some(train.unwrap_or_else(|| self.icmp.clone().unwrap_or_default())),
             _ => None,
         };
         Outcome {

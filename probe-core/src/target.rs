@@ -67,6 +67,9 @@ pub struct Target {
     pub all_addresses: bool,
     /// HTTP(S) settings; Some exactly when kind == Kind::Http.
     pub http: Option<HttpTarget>,
+    /// ICMP echo train settings (`count=`, `interval=`); empty unless the
+    /// line gives them (icmp targets only).
+    pub icmp: IcmpOptions,
 }
 
 /// An address family a target may be limited to, or a scan may prefer.
@@ -119,6 +122,43 @@ impl std::str::FromStr for IpFamily {
         }
     }
 }
+
+/// `count=` and `interval=` as a line gives them. What is not given comes
+/// from the scan (`--icmp-count`, [`DEFAULT_ICMP_INTERVAL`]), resolved by
+/// [`crate::plan::Plan::new`], which also checks that the train fits the
+/// deadline when `timeout=` did not say it here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IcmpOptions {
+    /// Echo requests per probe (`count=N`, 1..=[`MAX_ICMP_COUNT`]).
+    pub count: Option<u16>,
+    /// Time between two echo requests' sends (`interval=D`, at least
+    /// [`MIN_ICMP_INTERVAL`]).
+    pub interval: Option<Duration>,
+    /// Column of the first of `count=` / `interval=` on the line, for an
+    /// error found once the scan's timeout is known (0 when neither).
+    pub column: usize,
+}
+
+/// The most echo requests one probe may send. Every echo of a probe keeps
+/// one of the scan's 65,536 sequence numbers for the whole probe (that is
+/// how duplicates are told apart), so 1000 still leaves room for 65 such
+/// probes in flight at once; and no loss figure needs more than 1000
+/// samples (0.1 % resolution): past that a longer train only delays the
+/// result. It is also far inside `u16`, so `count=100000` is an error,
+/// not a wrap.
+pub const MAX_ICMP_COUNT: u16 = 1000;
+
+/// The shortest `interval=`. Below a millisecond a train is a flood, and
+/// the blocking models' timers have millisecond resolution anyway (std
+/// rejects a zero socket timeout; see DESIGN.md's facts).
+pub const MIN_ICMP_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The spacing of a train's echo requests when `interval=` is not given:
+/// one second, as `ping` and `fping -C` use. Routers commonly rate-limit the
+/// ICMP they answer to about one per second per source; a faster default
+/// would measure the limiter, not the path. Tests and fast links set
+/// `interval=` themselves.
+pub const DEFAULT_ICMP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What an HTTP(S) target sends and what it accepts as "up".
 #[derive(Debug, Clone)]
@@ -600,7 +640,7 @@ fn lex_option<'a>(cur: &mut Cursor<'a>) -> Result<RawOption<'a>, LineError> {
 
 /// The options a line may carry: name, whether only HTTP targets take it,
 /// and an example for error messages.
-const OPTIONS: [(&str, bool, &str); 16] = [
+const OPTIONS: [(&str, bool, &str); 18] = [
     ("expect", true, "expect=200-299,301"),
     ("contains", true, "contains=\"ok\""),
     ("matches", true, "matches=\"^ok$\""),
@@ -617,7 +657,14 @@ const OPTIONS: [(&str, bool, &str); 16] = [
     ("body_file", true, "body_file=request.json"),
     ("auth_file", true, "auth_file=secrets/token"),
     ("cert_expiry_warn", true, "cert_expiry_warn=14d"),
+    ("count", false, "count=5"),
+    ("interval", false, "interval=100ms"),
 ];
+
+/// Options only ICMP targets take (the echo train). Kept apart from the
+/// `OPTIONS` table's http-only flag so that the table stays one line per
+/// option.
+const ICMP_ONLY: [&str; 2] = ["count", "interval"];
 
 /// Options a line may give more than once.
 const REPEATABLE: [&str; 1] = ["header"];
@@ -648,6 +695,7 @@ struct Options {
     body: Option<(Payload, usize)>,
     auth: Option<(PathBuf, usize)>,
     cert_expiry_warn: Option<(Duration, usize)>,
+    icmp: IcmpOptions,
 }
 
 /// Parses one line; `Ok(None)` for a blank or comment-only line.
@@ -712,6 +760,7 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
             ),
         });
     }
+    check_train(&options)?;
     let http = address.http.map(|(uri, tls)| HttpTarget {
         uri,
         tls,
@@ -742,6 +791,7 @@ fn parse_line(number: usize, line: &str) -> Result<Option<Target>, LineError> {
         ip: options.ip.map(|(f, _)| f).unwrap_or_default(),
         all_addresses: options.all_addresses.is_some_and(|(on, _)| on),
         http,
+        icmp: options.icmp,
     }))
 }
 
@@ -788,6 +838,9 @@ fn apply_option(
     if http_only && kind != Kind::Http {
         return Err(format!("option `{key}` applies only to http(s) targets"));
     }
+    if ICMP_ONLY.contains(&key) && kind != Kind::Icmp {
+        return Err(format!("option `{key}` applies only to icmp targets"));
+    }
     let value = match (key, raw.value.as_deref()) {
         // A flag alone is `flag=true`; every other option needs a value.
         (flag, None) if FLAGS.contains(&flag) => "true",
@@ -796,6 +849,9 @@ fn apply_option(
         }
         (_, Some(value)) => value,
     };
+    if ICMP_ONLY.contains(&key) && options.icmp.column == 0 {
+        options.icmp.column = raw.col;
+    }
     match key {
         "expect" => options.expect = Some(parse_status_set(value)?),
         "contains" => options.contains = Some(value.to_owned()),
@@ -848,6 +904,16 @@ fn apply_option(
         "cert_expiry_warn" => {
             options.cert_expiry_warn = Some((parse_cert_warn(value)?, raw.col));
         }
+        "count" => options.icmp.count = Some(parse_icmp_count(value)?),
+        "interval" => {
+            let d = parse_duration(value).map_err(|e| format!("option `interval`: {e}"))?;
+            if d < MIN_ICMP_INTERVAL {
+                return Err(format!(
+                    "option `interval`: `{value}` is shorter than the minimum, 1ms"
+                ));
+            }
+            options.icmp.interval = Some(d);
+        }
         "redirects" => {
             let n = value
                 .parse::<u32>()
@@ -888,6 +954,66 @@ fn parse_cert_warn(value: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `count=`: a whole number of echo requests, 1..=[`MAX_ICMP_COUNT`]. Also
+/// the reading of `--icmp-count`.
+pub fn parse_icmp_count(value: &str) -> Result<u16, String> {
+    let n = value
+        .parse::<u64>()
+        .ok()
+        .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("invalid count `{value}` (a number of echo requests, like 5)"))?;
+    if n == 0 || n > u64::from(MAX_ICMP_COUNT) {
+        return Err(format!(
+            "count {n} is out of range: 1 to {MAX_ICMP_COUNT} echo requests per probe"
+        ));
+    }
+    // In range, so it fits: MAX_ICMP_COUNT is a u16.
+    Ok(u16::try_from(n).unwrap_or(MAX_ICMP_COUNT))
+}
+
+/// The time an echo train of `count` requests `interval` apart needs
+/// inside its deadline: the last request is sent `(count - 1) × interval`
+/// after the first, and gets one more interval for its reply, as every
+/// other request does. `None` for a single echo, which has no train.
+pub fn train_length(count: u16, interval: Duration) -> Option<Duration> {
+    (count > 1).then(|| interval * u32::from(count))
+}
+
+/// The train must fit the line's own `timeout=`, when it gives one (the
+/// scan's `--timeout` is checked by `Plan::new`).
+fn check_train(options: &Options) -> Result<(), LineError> {
+    let (Some(timeout), Some(count)) = (options.timeout, options.icmp.count) else {
+        return Ok(());
+    };
+    let interval = options.icmp.interval.unwrap_or(DEFAULT_ICMP_INTERVAL);
+    match train_length(count, interval) {
+        Some(needs) if needs > timeout => Err(LineError {
+            column: options.icmp.column,
+            message: train_message(count, interval, needs, timeout, "timeout="),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The error for an echo train longer than its deadline, `source` naming
+/// where the deadline came from.
+pub fn train_message(
+    count: u16,
+    interval: Duration,
+    needs: Duration,
+    timeout: Duration,
+    source: &str,
+) -> String {
+    use crate::session::fmt_duration;
+    format!(
+        "count={count} × interval={} needs {} but the deadline ({source}) is {}; lower count \
+         or interval, or raise the timeout",
+        fmt_duration(interval),
+        fmt_duration(needs),
+        fmt_duration(timeout)
+    )
 }
 
 /// The checks across one line's request options, once all are read.
@@ -1616,7 +1742,7 @@ mod tests {
              t.txt:3:1: port 0 is not allowed (ports are 1-65535)\n\
              t.txt:5:27: unknown option `nope`; known options: expect, contains, matches, \
              timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
-             auth_file, cert_expiry_warn\n\
+             auth_file, cert_expiry_warn, count, interval\n\
              t.txt:6:12: option `expect` applies only to http(s) targets\n\
              t.txt:7:1: port 99999 is out of range (ports are 1-65535)"
         );
@@ -1644,7 +1770,7 @@ mod tests {
             err_line("icmp://h verbose"),
             "t.txt:1:10: unknown option `verbose`; known options: expect, contains, matches, \
              timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
-             auth_file, cert_expiry_warn"
+             auth_file, cert_expiry_warn, count, interval"
         );
         assert_eq!(
             err_line("h =2"),
@@ -1855,7 +1981,7 @@ mod tests {
             err_line("https://h/ contains=é bogus"),
             "t.txt:1:23: unknown option `bogus`; known options: expect, contains, matches, \
              timeout, ip, all_addresses, insecure, ca, redirects, no_follow, method, header, body, body_file, \
-             auth_file, cert_expiry_warn"
+             auth_file, cert_expiry_warn, count, interval"
         );
     }
 

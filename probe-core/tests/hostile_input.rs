@@ -281,6 +281,13 @@ proptest! {
                 delivered.push(waiter);
             }
         }
-        prop_assert_eq!(table.len(), 2 - delivered.len());
+        // Answered entries stay (to count duplicates) until their probe
+        // closes them; closing gives back exactly the waiters not handed over.
+        prop_assert_eq!(table.len(), 2);
+        for (seq, last) in waiting {
+            let closed = table.close(seq).unwrap();
+            prop_assert_eq!(closed.waiter.is_some(), !delivered.contains(&last));
+        }
+        prop_assert!(table.is_empty());
     }
 }

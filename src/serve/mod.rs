@@ -405,6 +405,7 @@ impl Handlers {
         let options = Options {
             workers: 1,
             timeout,
+            icmp_count: config.plan.options.icmp_count,
             redirects: config.plan.options.redirects.clone(),
             prefer_ip: config.plan.options.prefer_ip,
             resolve: config.plan.options.resolve.clone(),
@@ -490,6 +491,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
             timeout: args.timeout,
             prefer_ip: args.ip,
             resolve: crate::scan::pins(&args.resolve),
+            icmp_count: args.icmp_count,
             ..Options::default()
         },
         interval: args.interval,

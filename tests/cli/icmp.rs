@@ -86,3 +86,99 @@ fn an_unprivileged_ping_socket_is_used_where_allowed() {
             .all(|r| r.success && r.phases.rtt.is_some())
     );
 }
+
+/// Every bad echo-train setting is a FILE:LINE:COL error and exit 2, all
+/// lines at once, nothing probed: count out of range (0, past 1000, past
+/// u16), an interval under 1 ms, a train longer than the line's own
+/// `timeout=`, count= on a tcp target; and, found by the plan, a train
+/// longer than `--timeout`.
+#[test]
+fn bad_echo_trains_are_refused_by_line_and_column() {
+    let f = targets_file(&[
+        "icmp://127.0.0.1 count=0".into(),
+        "icmp://127.0.0.1 count=100000".into(),
+        "icmp://127.0.0.1 count=5 interval=500us".into(),
+        "icmp://127.0.0.1 timeout=3s count=5 interval=1s".into(),
+        "tcp://127.0.0.1:1 count=2".into(),
+        "icmp://127.0.0.1 count=1001".into(),
+    ]);
+    let p = f.path().to_str().unwrap();
+    let out = run(&["scan", "-t", p]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    for want in [
+        format!("{p}:1:18: count 0 is out of range: 1 to 1000 echo requests per probe"),
+        format!("{p}:2:18: count 100000 is out of range"),
+        format!("{p}:3:26: option `interval`: `500us` is shorter than the minimum, 1ms"),
+        format!("{p}:4:29: count=5 × interval=1s needs 5s but the deadline (timeout=) is 3s"),
+        format!("{p}:5:19: option `count` applies only to icmp targets"),
+        format!("{p}:6:18: count 1001 is out of range"),
+    ] {
+        assert!(err.contains(&want), "missing {want}\n{err}");
+    }
+    assert!(out.stdout.is_empty(), "nothing is probed or printed");
+
+    // Only the plan knows --timeout: still the line, at the option.
+    let f = targets_file(&["icmp://127.0.0.1 interval=1s count=6".into()]);
+    let p = f.path().to_str().unwrap();
+    let out = run(&["scan", "-t", p, "--timeout", "5s"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{p}:1:18: count=6 × interval=1s needs 6s but the deadline (--timeout) is 5s"
+        )),
+        "{err}"
+    );
+    // --icmp-count is checked the same way, and as a flag.
+    let out = run(&["check", "--icmp-count", "10", "icmp://127.0.0.1"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--icmp-count 10 × interval=1s needs 10s"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["check", "--icmp-count", "0", "icmp://127.0.0.1"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("out of range"), "{}", stderr(&out));
+}
+
+/// tokio's native ICMP client sends one echo: a train there is refused by
+/// line, never silently cut to one echo.
+#[test]
+fn tokio_native_refuses_an_echo_train() {
+    let f = targets_file(&["icmp://127.0.0.1 count=3 interval=10ms".into()]);
+    let p = f.path().to_str().unwrap();
+    let out = run(&["--stack", "native", "scan", "-t", p]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(&format!("{p}:1: an echo train")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `pulse check` with `--icmp-count` reports the train in json: sent,
+/// received, loss and the round trips, on loopback.
+#[test]
+fn icmp_count_sends_a_train_and_reports_it() {
+    if !icmp_available() {
+        eprintln!("skipped: no raw or ping ICMP socket");
+        return;
+    }
+    let out = run(&[
+        "check",
+        "--icmp-count",
+        "3",
+        "-o",
+        "json",
+        "icmp://127.0.0.1 interval=10ms",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &doc["results"][0]["icmp"]["packets"];
+    assert_eq!(p["sent"], 3);
+    assert_eq!(p["received"], 3);
+    assert_eq!(p["loss_ratio"], 0.0);
+    assert_eq!(p["rtts_ms"].as_array().unwrap().len(), 3);
+}

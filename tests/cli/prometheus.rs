@@ -158,6 +158,13 @@ fn two_shards_scraped_by_prometheus(runtime: &str) {
     ];
     // Enough targets that both shards get some (all 15 in one shard: 2^-14).
     up.extend((0..8).map(|i| http.url(&format!("/body/{i}"))));
+    // A multi-packet ICMP probe (loopback answers every echo), when this
+    // host may open an ICMP socket.
+    const TRAIN: &str = "icmp://127.0.0.1 count=4 interval=50ms";
+    let icmp = icmp_available();
+    if icmp {
+        up.push(TRAIN.into());
+    }
     let down = vec![
         http.url("/status/503"),
         format!("tcp://{}", closed_port()),
@@ -241,8 +248,22 @@ fn two_shards_scraped_by_prometheus(runtime: &str) {
         prom.scalar(&format!("count(pulse_build_info{{runtime=\"{runtime}\"}})")),
         Some(2.0)
     );
-    // promtool on what the shards serve.
+    // The echo train's loss and round trips, stored by Prometheus.
+    if icmp {
+        let t = target(TRAIN);
+        let value = |metric: &str| prom.scalar(&format!("{metric}{{target=\"{t}\"}}"));
+        assert_eq!(value("probe_icmp_packet_loss_ratio"), Some(0.0));
+        assert_eq!(value("probe_icmp_packets_sent"), Some(4.0));
+        assert_eq!(value("probe_icmp_packets_received"), Some(4.0));
+        assert_eq!(value("probe_icmp_rtt_seconds_count"), Some(4.0));
+        let max = prom.scalar(&format!(
+            "probe_icmp_rtt_stat_seconds{{target=\"{t}\",stat=\"max\"}}"
+        ));
+        assert!(max.is_some_and(|v| v > 0.0), "max rtt {max:?}");
+    }
+    // promtool on what the shards serve (the train is in one of them).
     promtool_check(&a.metrics());
+    promtool_check(&b.metrics());
     assert!(sample(&b.metrics(), "pulse_rounds_total").unwrap() >= 1.0);
 }
 

@@ -93,6 +93,11 @@ macro_rules! conformance {
         }
 
         #[test]
+        fn icmp_echo_train_counts_loss_and_duplicates() {
+            suite::icmp_train(RUN);
+        }
+
+        #[test]
         fn hostile_servers_end_classified_within_the_deadline() {
             suite::hostile_servers(RUN);
         }

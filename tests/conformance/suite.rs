@@ -702,6 +702,114 @@ pub fn icmp(model: RunFn) {
     assert_eq!(seqs.len(), 40, "every echo had its own sequence number");
 }
 
+/// Multi-packet ICMP (`count=6 interval=20ms`) against farm hosts in a
+/// namespace: a clean host, one losing every other request, one losing
+/// all, one answering every request twice, and a single echo beside them.
+/// Loss is counted, a duplicate is counted once and never received twice,
+/// some loss is still up, all loss is a timeout, and a count=1 target's
+/// result has no train in it, as before.
+pub fn icmp_train(model: RunFn) {
+    use pulse_fixtures::farm::netns::{IcmpHost, Mangle, NetnsIcmp};
+    if !icmp_available() {
+        eprintln!("skipped: no raw or ping ICMP socket (run as root, or widen ping_group_range)");
+        return;
+    }
+    let host = |i: usize, drop: bool, mangle: Mangle| IcmpHost {
+        addr: NetnsIcmp::addr_for(i),
+        delay: Duration::ZERO,
+        drop,
+        mangle,
+    };
+    let hosts = [
+        host(0, false, Mangle::None),
+        host(1, false, Mangle::LoseEveryOther),
+        host(2, true, Mangle::None),
+        host(3, false, Mangle::Twice),
+        host(4, false, Mangle::None),
+    ];
+    let responder = [
+        std::ffi::OsString::from(env!("CARGO_BIN_EXE_pulse")),
+        "farm-icmp-responder".into(),
+    ];
+    let farm = match NetnsIcmp::start(&hosts, &responder) {
+        Ok(farm) => farm,
+        Err(e) => {
+            eprintln!("skipped: cannot create the ICMP namespace: {e}");
+            return;
+        }
+    };
+    let mut lines: Vec<String> = hosts[..4]
+        .iter()
+        .map(|h| format!("icmp://{} count=6 interval=20ms timeout=600ms", h.addr))
+        .collect();
+    lines.push(format!("icmp://{} timeout=600ms", hosts[4].addr));
+    let p = plan(&lines, options(8, Duration::from_secs(5)), None);
+    let (_, results) = run(model, &p, Shutdown::new(Duration::from_secs(1)));
+    drop(farm);
+    let packets = |i: usize| {
+        let r: &ProbeResult = &results[i];
+        let p = r.icmp.as_ref().and_then(|d| d.packets.clone());
+        p.unwrap_or_else(|| panic!("{}: no packets in {r:?}", r.target))
+    };
+    for r in &results {
+        assert!(
+            r.duration_ms < 900.0,
+            "{}: {} ms for a 600 ms deadline",
+            r.target,
+            r.duration_ms
+        );
+    }
+
+    let clean = packets(0);
+    assert!(results[0].success, "{:?}", results[0].error);
+    assert_eq!((clean.sent, clean.received, clean.loss_ratio), (6, 6, 0.0));
+    assert!(clean.rtt_min_ms <= clean.rtt_avg_ms && clean.rtt_avg_ms <= clean.rtt_max_ms);
+    assert!(clean.rtt_stddev_ms.is_some());
+    assert_eq!(
+        results[0].phases.rtt, clean.rtt_avg_ms,
+        "the rtt phase is the mean"
+    );
+
+    let lossy = packets(1);
+    assert!(
+        results[1].success,
+        "some loss is still up: {:?}",
+        results[1].error
+    );
+    assert_eq!((lossy.sent, lossy.received, lossy.loss_ratio), (6, 3, 0.5));
+    let answered: Vec<bool> = lossy.rtts_ms.iter().map(Option::is_some).collect();
+    assert_eq!(
+        answered,
+        [true, false, true, false, true, false],
+        "which were lost"
+    );
+
+    let dead = packets(2);
+    assert_eq!(kind(&results[2]), Some(ErrorKind::Timeout));
+    assert_eq!((dead.sent, dead.received, dead.loss_ratio), (6, 0, 1.0));
+    let message = &results[2].error.as_ref().unwrap().message;
+    assert!(message.contains("none of 6 answered"), "{message}");
+
+    let twice = packets(3);
+    assert!(results[3].success, "{:?}", results[3].error);
+    assert_eq!(
+        (twice.sent, twice.received),
+        (6, 6),
+        "a duplicate is received once"
+    );
+    // The sixth request's duplicate may come after the train (complete
+    // at its sixth reply) has closed: then it is late, not counted.
+    assert!(
+        (5..=6).contains(&twice.duplicates),
+        "duplicates counted: {}",
+        twice.duplicates
+    );
+
+    let single = results[4].icmp.as_ref().unwrap();
+    assert!(results[4].success, "{:?}", results[4].error);
+    assert_eq!(single.packets, None, "a single echo's result is as it was");
+}
+
 pub fn same_as_tokio(model: RunFn) {
     let http = HttpFixture::start();
     let (https, tls) = HttpFixture::start_tls();

@@ -10,7 +10,7 @@ use pulse_core::result::Outcome;
 use pulse_core::session::Session;
 use pulse_core::time::deadline;
 
-use crate::io::{Icmp, close, drive};
+use crate::io::{Icmp, Train, close, drive};
 use crate::shutdown::Stop;
 
 /// How a probe's exchange ended.
@@ -53,6 +53,9 @@ pub(crate) fn with_timeout<'a>(
         // The connection lives out here, not inside `drive`, so that after a
         // timeout or cancel we still hold it and can close it with a reset.
         let mut stream: Option<TcpStream> = None;
+        // An echo train's requests, likewise: closed after the end, so
+        // their duplicates are counted whichever way the probe ended.
+        let mut train: Option<Train> = None;
         // `or` polls its first future first: once the grace period is over,
         // cancel even a probe whose exchange is also ready. One expression,
         // no named futures: a future bound to a name stays in the state
@@ -66,7 +69,7 @@ pub(crate) fn with_timeout<'a>(
             // deadline passes is done, not timed out.
             future::or(
                 async {
-                    drive(&mut session, &mut stream, icmp).await;
+                    drive(&mut session, &mut stream, icmp, &mut train).await;
                     End::Done
                 },
                 async {
@@ -79,6 +82,9 @@ pub(crate) fn with_timeout<'a>(
         let now = Instant::now();
         let reset = !matches!(end, End::Done) || session.close_with_reset();
         close(stream.take(), reset);
+        if let Some(mut t) = train.take() {
+            session.duplicates(t.close());
+        }
         match end {
             End::Done => session.finish(now),
             End::Timeout => session.timed_out(now, limit),

@@ -14,9 +14,9 @@ use pulse_core::plan::Plan;
 use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
 use pulse_core::sync::Mutex;
-use smol::channel::{self, Sender};
+use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncRead, AsyncWriteExt};
-use smol::{Async, Executor, Task};
+use smol::{Async, Executor, Task, Timer};
 
 /// Pump bytes for `session` until it says it is done. The connection is
 /// kept in `stream`, owned by the caller (see timeout.rs).
@@ -28,6 +28,7 @@ pub(crate) async fn drive(
     session: &mut Session,
     stream: &mut Option<Async<TcpStream>>,
     icmp: Option<&Icmp>,
+    train: &mut Option<Train>,
 ) {
     loop {
         match session.step() {
@@ -80,6 +81,20 @@ pub(crate) async fn drive(
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
+            }
+            Step::Echo { to, of } => {
+                let r = match icmp {
+                    Some(icmp) => Box::pin(icmp.echo(to, of, train)).await,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.echoed(r, Instant::now());
+            }
+            Step::Collect { until } => {
+                let r = match train.as_mut() {
+                    Some(t) => Box::pin(t.collect(until)).await,
+                    None => Err(io::Error::other("no echo request was sent")),
+                };
+                session.collected(r, Instant::now());
             }
             Step::Done => return,
         }
@@ -136,6 +151,21 @@ struct Pinger {
     framing: Framing,
     v6: bool,
     table: ReplyTable<Sender<Pong>>,
+}
+
+/// One probe's echo train: the requests it registered in its socket's
+/// table and the channel their replies come down (one clone of the sender
+/// per request). Held by `with_timeout`, outside `drive`, so that after the
+/// deadline it can still close the requests and count their duplicates;
+/// dropped any other way (a cancel, a panic), it closes them too: nothing
+/// leaks.
+pub(crate) struct Train {
+    pinger: Arc<Pinger>,
+    /// Cloned into the table once per request.
+    tx: Sender<Pong>,
+    rx: Receiver<Pong>,
+    /// The sequence numbers registered, to close at the end.
+    seqs: Vec<u16>,
 }
 
 impl Icmp {
@@ -196,12 +226,92 @@ impl Icmp {
             .map_err(|_| io::Error::other("the ICMP reader stopped before the reply came"))
     }
 
+    /// Send the next echo request of a train of `of` to `ip`, starting
+    /// the train at its first request; returns the sequence number sent.
+    async fn echo(&self, ip: IpAddr, of: u16, train: &mut Option<Train>) -> io::Result<u16> {
+        let t = match train {
+            Some(t) => t,
+            None => {
+                let pinger = match ip {
+                    IpAddr::V4(_) => self.v4.as_ref(),
+                    IpAddr::V6(_) => self.v6.as_ref(),
+                }
+                .ok_or_else(|| {
+                    io::Error::other(format!("no ICMP socket for {ip}'s address family"))
+                })?;
+                // Room for every reply the table can hand over (one per
+                // request), so the reader's `try_send` never finds it full.
+                let (tx, rx) = channel::bounded(usize::from(of.max(1)));
+                train.insert(Train {
+                    pinger: pinger.clone(),
+                    tx,
+                    rx,
+                    seqs: Vec::with_capacity(usize::from(of)),
+                })
+            }
+        };
+        let seq = t
+            .pinger
+            .table
+            .register(ip, t.tx.clone())
+            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+        t.seqs.push(seq);
+        let packet = echo_request(t.pinger.v6, t.pinger.table.ident(), seq);
+        t.pinger
+            .socket
+            .send_to(&packet, SocketAddr::new(ip, 0))
+            .await?;
+        Ok(seq)
+    }
+
     /// Stop the reader tasks (at the end of the scan): dropping each `Task`
     /// cancels it. Its future (and the socket it holds) is dropped the next
     /// time the executor looks at it, or at the latest when `run` drops the
     /// executor.
     pub(crate) fn close(&self) {
         self.readers.lock().clear();
+    }
+}
+
+impl Train {
+    /// The next reply to one of this train's requests, or `None` once
+    /// `until` passes (with no `until`, the probe's deadline cuts the wait).
+    async fn collect(&mut self, until: Option<Instant>) -> io::Result<Option<Pong>> {
+        let next = match until {
+            Some(at) => {
+                // The reply, or `None` when the timer wins; `or` polls the
+                // reply first, so one already queued is never passed over.
+                let next = smol::future::or(async { Some(self.rx.recv().await) }, async {
+                    Timer::at(at).await;
+                    None
+                });
+                match next.await {
+                    Some(next) => next,
+                    None => return Ok(None),
+                }
+            }
+            None => self.rx.recv().await,
+        };
+        // `self.tx` keeps the channel open, so it cannot close while the
+        // train lives; said as an error rather than assumed.
+        next.map(Some)
+            .map_err(|_| io::Error::other("the ICMP reply channel closed"))
+    }
+
+    /// Close every request of the train in its table, returning the
+    /// duplicate replies counted for them.
+    pub(crate) fn close(&mut self) -> u32 {
+        let table = &self.pinger.table;
+        self.seqs
+            .drain(..)
+            .filter_map(|seq| table.close(seq))
+            .fold(0, |n, c| n.saturating_add(c.duplicates))
+    }
+}
+
+impl Drop for Train {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

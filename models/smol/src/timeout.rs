@@ -9,7 +9,7 @@ use pulse_core::session::Session;
 use smol::future;
 use smol::{Async, Timer};
 
-use crate::io::{Icmp, close, drive};
+use crate::io::{Icmp, Train, close, drive};
 use crate::shutdown::Stop;
 
 /// How a probe's exchange ended.
@@ -45,6 +45,9 @@ pub(crate) fn with_timeout<'a>(
         // The connection lives out here, not inside `drive`, so that after a
         // timeout or cancel we still hold it and can close it with a reset.
         let mut stream: Option<Async<TcpStream>> = None;
+        // An echo train's requests, likewise: closed after the end, so
+        // their duplicates are counted whichever way the probe ended.
+        let mut train: Option<Train> = None;
         // One expression, no named futures: a future bound to a name stays
         // in the state while the whole expression waits, even after it was
         // moved on.
@@ -60,7 +63,7 @@ pub(crate) fn with_timeout<'a>(
             // `timeout_at`).
             future::or(
                 async {
-                    drive(&mut session, &mut stream, icmp).await;
+                    drive(&mut session, &mut stream, icmp, &mut train).await;
                     End::Done
                 },
                 async {
@@ -73,6 +76,9 @@ pub(crate) fn with_timeout<'a>(
         let now = Instant::now();
         let reset = !matches!(end, End::Done) || session.close_with_reset();
         close(stream.take(), reset);
+        if let Some(mut t) = train.take() {
+            session.duplicates(t.close());
+        }
         match end {
             End::Done => session.finish(now),
             End::Timeout => session.timed_out(now, limit),

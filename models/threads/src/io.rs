@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs as _, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use pulse_core::icmp::{Framing, ReplyTable, echo_request};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
@@ -37,6 +37,7 @@ pub(crate) fn drive<'a>(
     session: &mut Session,
     conn: &mut Option<Conn<'a>>,
     icmp: Option<&Icmp>,
+    train: &mut Option<Train>,
     deadline: &Deadline<'a>,
 ) -> Result<(), Cut> {
     loop {
@@ -91,6 +92,20 @@ pub(crate) fn drive<'a>(
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
+            }
+            Step::Echo { to, of } => {
+                let r = match icmp {
+                    Some(icmp) => icmp.echo(to, of, train, deadline)?,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.echoed(r, Instant::now());
+            }
+            Step::Collect { until } => {
+                let r = match train.as_mut() {
+                    Some(t) => t.collect(until, deadline)?,
+                    None => Err(io::Error::other("no echo request was sent")),
+                };
+                session.collected(r, Instant::now());
             }
             Step::Done => return Ok(()),
         }
@@ -293,6 +308,21 @@ struct Pinger {
     closing: AtomicBool,
 }
 
+/// One probe's echo train: the requests it registered in its socket's
+/// table and the channel their replies come down (one clone of the sender
+/// per request). Held by `with_timeout`, outside `drive`, so that after the
+/// deadline it can still close the requests and count their duplicates;
+/// dropped any other way (a cancel, a panic unwinding), it closes them
+/// too: nothing leaks.
+pub(crate) struct Train {
+    pinger: Arc<Pinger>,
+    /// Cloned into the table once per request.
+    tx: Sender<Pong>,
+    rx: Receiver<Pong>,
+    /// The sequence numbers registered, to close at the end.
+    seqs: Vec<u16>,
+}
+
 impl Icmp {
     /// Open the sockets the plan needs, or none. No socket is a setup error
     /// (exit 3) whose message names both fixes.
@@ -367,6 +397,48 @@ impl Icmp {
         Ok(reply.ok_or_else(|| io::Error::other("the ICMP reader stopped before the reply came")))
     }
 
+    /// Send the next echo request of a train of `of` to `ip`, starting the
+    /// train at its first request; gives the sequence number sent.
+    fn echo(
+        &self,
+        ip: IpAddr,
+        of: u16,
+        train: &mut Option<Train>,
+        deadline: &Deadline<'_>,
+    ) -> Result<io::Result<u16>, Cut> {
+        let t = match train {
+            Some(t) => t,
+            None => {
+                let pinger = match ip {
+                    IpAddr::V4(_) => self.v4.as_ref(),
+                    IpAddr::V6(_) => self.v6.as_ref(),
+                };
+                let Some(pinger) = pinger else {
+                    let e = io::Error::other(format!("no ICMP socket for {ip}'s address family"));
+                    return Ok(Err(e));
+                };
+                // Room for every reply the table can hand over (one per
+                // request), so the reader's `try_send` never finds it full.
+                let (tx, rx) = bounded(usize::from(of.max(1)));
+                train.insert(Train {
+                    pinger: pinger.clone(),
+                    tx,
+                    rx,
+                    seqs: Vec::with_capacity(usize::from(of)),
+                })
+            }
+        };
+        let Some(seq) = t.pinger.table.register(ip, t.tx.clone()) else {
+            let e = io::Error::other("all 65536 ICMP sequence numbers are in flight");
+            return Ok(Err(e));
+        };
+        t.seqs.push(seq);
+        let packet = echo_request(t.pinger.v6, t.pinger.table.ident(), seq);
+        // The socket's fixed send timeout, as in `ping`.
+        let sent = deadline.call(|_| t.pinger.socket.send_to(&packet, SocketAddr::new(ip, 0)))?;
+        Ok(sent.map(|_| seq))
+    }
+
     /// Stop the reader threads and join them (at the end of the scan).
     pub fn close(&mut self) {
         for pinger in [&self.v4, &self.v6].into_iter().flatten() {
@@ -388,6 +460,40 @@ impl Icmp {
 impl Drop for Icmp {
     fn drop(&mut self) {
         // No-op after an explicit `close` (the readers are already joined).
+        self.close();
+    }
+}
+
+impl Train {
+    /// The next reply to one of this train's requests, or `None` once
+    /// `until` passes; the deadline and the drain cut the wait (`Err`).
+    fn collect(
+        &mut self,
+        until: Option<Instant>,
+        deadline: &Deadline<'_>,
+    ) -> Result<io::Result<Option<Pong>>, Cut> {
+        Ok(match deadline.wait_until(&self.rx, until)? {
+            Some(Some(pong)) => Ok(Some(pong)),
+            // `self.tx` keeps the channel open, so this cannot come while
+            // the train lives; said as an error rather than assumed.
+            Some(None) => Err(io::Error::other("the ICMP reply channel closed")),
+            None => Ok(None),
+        })
+    }
+
+    /// Close every request of the train in its table, returning the
+    /// duplicate replies counted for them.
+    pub(crate) fn close(&mut self) -> u32 {
+        let table = &self.pinger.table;
+        self.seqs
+            .drain(..)
+            .filter_map(|seq| table.close(seq))
+            .fold(0, |n, c| n.saturating_add(c.duplicates))
+    }
+}
+
+impl Drop for Train {
+    fn drop(&mut self) {
         self.close();
     }
 }

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, select};
 use pulse_core::result::Outcome;
 use pulse_core::session::Session;
 
-use crate::io::{Conn, Icmp, close, drive};
+use crate::io::{Conn, Icmp, Train, close, drive};
 use crate::shutdown::Stop;
 
 /// Why a probe's exchange stopped before the session was done.
@@ -99,6 +99,32 @@ impl Deadline<'_> {
         }
         r
     }
+
+    /// [`wait`](Self::wait), but also ending at `until` when that comes
+    /// first: `Ok(None)` then (an echo train's next send time). With no
+    /// `until`, or one past the deadline, it is `wait` itself.
+    pub(crate) fn wait_until<T>(
+        &self,
+        rx: &Receiver<T>,
+        until: Option<Instant>,
+    ) -> Result<Option<Option<T>>, Cut> {
+        let Some(until) = until.filter(|u| *u < self.at) else {
+            return self.wait(rx).map(Some);
+        };
+        if self.stop.is_drained() {
+            return Err(Cut::Cancelled);
+        }
+        let r = select! {
+            recv(rx) -> r => Ok(Some(r.ok())),
+            recv(self.stop.drained()) -> _ => Err(Cut::Cancelled),
+            default(until.saturating_duration_since(Instant::now())) => Ok(None),
+        };
+        // As in `wait`: after the grace period, cancel whatever was ready.
+        if self.stop.is_drained() {
+            return Err(Cut::Cancelled);
+        }
+        r
+    }
 }
 
 /// Drive `session` until it is done, its deadline (`start + limit`) passes, or
@@ -119,10 +145,16 @@ pub fn with_timeout(
     // The connection lives out here, not inside `drive`, so that after a
     // timeout or cancel we still hold it and can close it with a reset.
     let mut conn: Option<Conn<'_>> = None;
-    let end = drive(&mut session, &mut conn, icmp, &deadline);
+    // An echo train's requests, likewise: closed after the end, so their
+    // duplicates are counted whichever way the probe ended.
+    let mut train: Option<Train> = None;
+    let end = drive(&mut session, &mut conn, icmp, &mut train, &deadline);
     let now = Instant::now();
     let reset = end.is_err() || session.close_with_reset();
     close(conn.take(), reset);
+    if let Some(mut t) = train.take() {
+        session.duplicates(t.close());
+    }
     match end {
         Ok(()) => session.finish(now),
         Err(Cut::Timeout) => session.timed_out(now, limit),

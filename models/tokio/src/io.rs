@@ -15,7 +15,7 @@ use pulse_core::readbuf::with_read_buf;
 use pulse_core::session::{Pong, Session, Step};
 use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Pump bytes for `session` until it says it is done. The connection is
@@ -24,6 +24,7 @@ pub(crate) async fn drive(
     session: &mut Session,
     stream: &mut Option<TcpStream>,
     icmp: Option<&Icmp>,
+    train: &mut Option<Train>,
 ) {
     loop {
         match session.step() {
@@ -70,6 +71,20 @@ pub(crate) async fn drive(
                     None => Err(io::Error::other("no ICMP socket was opened for this scan")),
                 };
                 session.pinged(r, Instant::now());
+            }
+            Step::Echo { to, of } => {
+                let r = match icmp {
+                    Some(icmp) => Box::pin(icmp.echo(to, of, train)).await,
+                    None => Err(io::Error::other("no ICMP socket was opened for this scan")),
+                };
+                session.echoed(r, Instant::now());
+            }
+            Step::Collect { until } => {
+                let r = match train.as_mut() {
+                    Some(t) => Box::pin(t.collect(until)).await,
+                    None => Err(io::Error::other("no echo request was sent")),
+                };
+                session.collected(r, Instant::now());
             }
             Step::Done => return,
         }
@@ -152,7 +167,30 @@ struct Pinger {
     socket: UdpSocket,
     framing: Framing,
     v6: bool,
-    table: ReplyTable<oneshot::Sender<Pong>>,
+    table: ReplyTable<Waiter>,
+}
+
+/// Who waits for a reply. A single echo keeps its oneshot, the cheapest
+/// hand-off tokio has (and what it always used: a count=1 probe costs what
+/// it did). An echo train registers one clone of its probe's channel
+/// sender per request, so every reply of the train comes down one channel.
+enum Waiter {
+    One(oneshot::Sender<Pong>),
+    Train(mpsc::Sender<Pong>),
+}
+
+/// One probe's echo train: the requests it registered in its socket's
+/// table and the channel their replies come down. Held by `with_timeout`,
+/// outside `drive`, so that after the deadline it can still close the
+/// requests and count their duplicates; dropped any other way (a cancel,
+/// a panic), it closes them too: nothing leaks.
+pub(crate) struct Train {
+    pinger: Arc<Pinger>,
+    /// Cloned into the table once per request.
+    tx: mpsc::Sender<Pong>,
+    rx: mpsc::Receiver<Pong>,
+    /// The sequence numbers registered, to close at the end.
+    seqs: Vec<u16>,
 }
 
 impl Icmp {
@@ -195,7 +233,7 @@ impl Icmp {
         let (tx, rx) = oneshot::channel();
         let seq = pinger
             .table
-            .register(ip, tx)
+            .register(ip, Waiter::One(tx))
             .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
         // Dropped on every exit path (reply, send error, timeout, cancel):
         // removes our entry unless the reader already took it. Never leaks.
@@ -209,11 +247,86 @@ impl Icmp {
             .map_err(|_| io::Error::other("the ICMP reader stopped before the reply came"))
     }
 
+    /// Send the next echo request of a train of `of` to `ip`, starting
+    /// the train at its first request; returns the sequence number sent.
+    async fn echo(&self, ip: IpAddr, of: u16, train: &mut Option<Train>) -> io::Result<u16> {
+        let t = match train {
+            Some(t) => t,
+            None => {
+                let pinger = match ip {
+                    IpAddr::V4(_) => self.v4.as_ref(),
+                    IpAddr::V6(_) => self.v6.as_ref(),
+                }
+                .ok_or_else(|| {
+                    io::Error::other(format!("no ICMP socket for {ip}'s address family"))
+                })?;
+                // Room for every reply the table can hand over (one per
+                // request), so the reader's `try_send` never finds it full.
+                let (tx, rx) = mpsc::channel(usize::from(of.max(1)));
+                train.insert(Train {
+                    pinger: pinger.clone(),
+                    tx,
+                    rx,
+                    seqs: Vec::with_capacity(usize::from(of)),
+                })
+            }
+        };
+        let seq = t
+            .pinger
+            .table
+            .register(ip, Waiter::Train(t.tx.clone()))
+            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+        t.seqs.push(seq);
+        let packet = echo_request(t.pinger.v6, t.pinger.table.ident(), seq);
+        t.pinger
+            .socket
+            .send_to(&packet, SocketAddr::new(ip, 0))
+            .await?;
+        Ok(seq)
+    }
+
     /// Stop the reader tasks (at the end of the scan).
     pub(crate) fn close(&self) {
         for r in &self.readers {
             r.abort();
         }
+    }
+}
+
+impl Train {
+    /// The next reply to one of this train's requests, or `None` once
+    /// `until` passes (with no `until`, the probe's deadline cuts the wait).
+    async fn collect(&mut self, until: Option<Instant>) -> io::Result<Option<Pong>> {
+        let next = match until {
+            Some(at) => {
+                let at = tokio::time::Instant::from_std(at);
+                match tokio::time::timeout_at(at, self.rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => return Ok(None),
+                }
+            }
+            None => self.rx.recv().await,
+        };
+        // `self.tx` keeps the channel open, so `None` cannot come while the
+        // train lives; said as an error rather than assumed.
+        next.map(Some)
+            .ok_or_else(|| io::Error::other("the ICMP reply channel closed"))
+    }
+
+    /// Close every request of the train in its table, returning the
+    /// duplicate replies counted for them.
+    pub(crate) fn close(&mut self) -> u32 {
+        let table = &self.pinger.table;
+        self.seqs
+            .drain(..)
+            .filter_map(|seq| table.close(seq))
+            .fold(0, |n, c| n.saturating_add(c.duplicates))
+    }
+}
+
+impl Drop for Train {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -246,8 +359,12 @@ async fn read_replies(pinger: Arc<Pinger>) {
             }
         };
         if let Some((waiter, pong)) = pinger.table.dispatch(&buf[..n], pinger.framing, from.ip()) {
-            // The probe may have just given up; then nobody wants this.
-            let _ = waiter.send(pong);
+            // The probe may have just given up; then nobody wants this. A
+            // train's channel has room for every reply it can be handed.
+            let _ = match waiter {
+                Waiter::One(tx) => tx.send(pong).ok(),
+                Waiter::Train(tx) => tx.try_send(pong).ok(),
+            };
         }
     }
 }

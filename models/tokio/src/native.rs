@@ -151,6 +151,7 @@ impl Native {
                         surge_ping::IcmpPacket::V4(p) => p.get_ttl(),
                         surge_ping::IcmpPacket::V6(_) => None,
                     },
+                    packets: None,
                 },
             }),
             Err(SurgeError::IOError(e)) => {

@@ -8,7 +8,7 @@ use pulse_core::session::Session;
 use pulse_core::time::deadline;
 use tokio::net::TcpStream;
 
-use crate::io::{Icmp, close, drive};
+use crate::io::{Icmp, Train, close, drive};
 use crate::shutdown::Stop;
 
 /// How a probe's exchange ended.
@@ -42,6 +42,9 @@ pub(crate) fn with_timeout<'a>(
         // The connection lives out here, not inside `drive`, so that after a
         // timeout or cancel we still hold it and can close it with a reset.
         let mut stream: Option<TcpStream> = None;
+        // An echo train's requests, likewise: closed after the end, so
+        // their duplicates are counted whichever way the probe ended.
+        let mut train: Option<Train> = None;
         // The futures are written in the `select!`, not bound to names
         // first: a future bound to a name stays in the state while the
         // whole `select!` waits, even after it was moved into it.
@@ -50,13 +53,16 @@ pub(crate) fn with_timeout<'a>(
             // probe whose exchange is also ready.
             biased;
             () = stop.drained() => End::Cancelled,
-            r = tokio::time::timeout_at(deadline, drive(&mut session, &mut stream, icmp)) => {
+            r = tokio::time::timeout_at(deadline, drive(&mut session, &mut stream, icmp, &mut train)) => {
                 if r.is_ok() { End::Done } else { End::Timeout }
             }
         };
         let now = Instant::now();
         let reset = !matches!(end, End::Done) || session.close_with_reset();
         close(stream.take(), reset);
+        if let Some(mut t) = train.take() {
+            session.duplicates(t.close());
+        }
         match end {
             End::Done => session.finish(now),
             End::Timeout => session.timed_out(now, limit),

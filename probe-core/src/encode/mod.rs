@@ -238,6 +238,7 @@ pub(crate) mod tests {
         ping.icmp = Some(IcmpDetails {
             sequence: 7,
             reply_ttl: Some(64),
+            packets: None,
         });
         results.push(ping);
 

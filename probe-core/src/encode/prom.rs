@@ -283,6 +283,8 @@ pub fn write_targets(out: &mut String, results: &[ProbeResult], labels: TargetLa
     }
     f.write_to(out);
 
+    write_icmp_trains(out, &|| Box::new(icmp()));
+
     // `all_addresses`: one series per address, so an alert can name the
     // address that is down while the name's others answer.
     let mut f = Family::new(
@@ -324,6 +326,95 @@ pub fn write_targets(out: &mut String, results: &[ProbeResult], labels: TargetLa
     );
     for (r, l) in per_target() {
         f.sample(l, seconds(r.queue_wait_ms));
+    }
+    f.write_to(out);
+}
+
+/// Upper bounds of `probe_icmp_rtt_seconds`, in seconds: 1, 2.5, 5 per
+/// decade from 100 µs (loopback, a LAN) to 2.5 s (a satellite hop, a
+/// bloated buffer). Fourteen buckets keep a quantile within a factor of
+/// 2.5 anywhere on that range, at fourteen series per target; above 2.5 s
+/// only `+Inf` counts, and the `stat="max"` gauge has the value.
+pub const ICMP_RTT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The echo-train families (`count=` above 1), smokeping's figures:
+/// packets sent and received, duplicates, loss, round-trip statistics and
+/// a histogram of the round trips. A single echo has none of them, so a
+/// count=1 target's series are what they always were. blackbox_exporter
+/// has no multi-packet ICMP, so there is no name of its to keep; these
+/// follow its `probe_icmp_` prefix.
+type Rows<'a> = Box<dyn Iterator<Item = (&'a ProbeResult, &'a Labels)> + 'a>;
+
+fn write_icmp_trains<'a>(out: &mut String, icmp: &dyn Fn() -> Rows<'a>) {
+    use crate::result::IcmpPackets;
+    let trains = || icmp().filter_map(|(r, l)| Some((r.icmp.as_ref()?.packets.as_ref()?, l)));
+    /// A gauge family: name, help, and its value from a train.
+    type Gauge = (&'static str, &'static str, fn(&IcmpPackets) -> f64);
+    let gauges: [Gauge; 4] = [
+        (
+            "probe_icmp_packets_sent",
+            "Echo requests sent by the probe's train.",
+            |p| f64::from(p.sent),
+        ),
+        (
+            "probe_icmp_packets_received",
+            "Echo requests of the train that were answered (a duplicated reply counts once).",
+            |p| f64::from(p.received),
+        ),
+        (
+            "probe_icmp_duplicate_replies",
+            "Replies beyond the first to one echo request of the train.",
+            |p| f64::from(p.duplicates),
+        ),
+        (
+            "probe_icmp_packet_loss_ratio",
+            "Share of the train's echo requests never answered before the deadline, 0 to 1.",
+            |p| p.loss_ratio,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let mut f = Family::new(name, help);
+        for (p, l) in trains() {
+            f.sample(l, value(p));
+        }
+        f.write_to(out);
+    }
+
+    let mut f = Family::new(
+        "probe_icmp_rtt_stat_seconds",
+        "Round trips of the train's answered echo requests: min, avg, max and (population) stddev, in seconds; absent when none was answered.",
+    );
+    for (p, l) in trains() {
+        let stats = [
+            ("min", p.rtt_min_ms),
+            ("avg", p.rtt_avg_ms),
+            ("max", p.rtt_max_ms),
+            ("stddev", p.rtt_stddev_ms),
+        ];
+        for (stat, ms) in stats {
+            if let Some(ms) = ms {
+                f.sample(&l.with("stat", stat), seconds(ms));
+            }
+        }
+    }
+    f.write_to(out);
+
+    // One histogram per target of this probe's round trips only: it starts
+    // again with every probe (every `pulse serve` round), so read it with
+    // histogram_quantile() on the buckets as scraped, not on a rate().
+    let mut f = Family::typed(
+        "probe_icmp_rtt_seconds",
+        "Round trips of the last probe's answered echo requests, in seconds (a new histogram each probe, not cumulative).",
+        MetricType::Histogram,
+    );
+    for (p, l) in trains() {
+        let mut h = Histogram::new(ICMP_RTT_BUCKETS);
+        for ms in p.rtts_ms.iter().flatten() {
+            h.observe(seconds(*ms));
+        }
+        f.histogram(l, &h);
     }
     f.write_to(out);
 }
@@ -878,10 +969,63 @@ mod tests {
         assert!(text.contains(r#"probe_success{target="tcp://127.0.0.1:1",kind="icmp"} 1"#));
     }
 
+    /// A report whose ICMP target sent a train of 4 echoes, 3 answered
+    /// (one of them twice).
+    fn train_report() -> Report {
+        use crate::result::{IcmpDetails, IcmpPackets};
+        use std::time::Duration;
+        let mut report = sample_report();
+        let mut r = report.results[3].clone();
+        r.target = "icmp://127.0.0.2".into();
+        let ms = |n: u64| Some(Duration::from_micros(n));
+        r.icmp = Some(IcmpDetails {
+            sequence: 10,
+            reply_ttl: Some(64),
+            packets: Some(IcmpPackets::of(&[ms(200), None, ms(400), ms(3_000)], 1)),
+        });
+        report.results = vec![report.results[3].clone(), r];
+        report
+    }
+
+    #[test]
+    fn an_echo_train_has_smokeping_families_and_a_single_echo_has_none() {
+        let text = prom_text(&train_report());
+        let lines: HashSet<&str> = text.lines().collect();
+        let t = r#"target="icmp://127.0.0.2",kind="icmp""#;
+        for want in [
+            format!("probe_icmp_packets_sent{{{t}}} 4"),
+            format!("probe_icmp_packets_received{{{t}}} 3"),
+            format!("probe_icmp_duplicate_replies{{{t}}} 1"),
+            format!("probe_icmp_packet_loss_ratio{{{t}}} 0.25"),
+            format!(r#"probe_icmp_rtt_stat_seconds{{{t},stat="min"}} 0.0002"#),
+            format!(r#"probe_icmp_rtt_stat_seconds{{{t},stat="max"}} 0.003"#),
+            format!(r#"probe_icmp_rtt_seconds_bucket{{{t},le="0.00025"}} 1"#),
+            format!(r#"probe_icmp_rtt_seconds_bucket{{{t},le="0.0005"}} 2"#),
+            format!(r#"probe_icmp_rtt_seconds_bucket{{{t},le="0.005"}} 3"#),
+            format!(r#"probe_icmp_rtt_seconds_bucket{{{t},le="+Inf"}} 3"#),
+            format!("probe_icmp_rtt_seconds_count{{{t}}} 3"),
+            "# TYPE probe_icmp_rtt_seconds histogram".to_string(),
+        ] {
+            assert!(lines.contains(want.as_str()), "missing {want}\n{text}");
+        }
+        let single = r#"target="icmp://127.0.0.1""#;
+        for l in text.lines().filter(|l| l.contains(single)) {
+            assert!(
+                !l.contains("packets") && !l.contains("rtt_s") && !l.contains("loss"),
+                "{l}"
+            );
+        }
+        promtool_accepts(&text);
+    }
+
     /// `promtool check metrics` (the CI linter) accepts the output with no
     /// lint at all. Skipped when promtool is not installed.
     #[test]
     fn promtool_check_metrics() {
+        promtool_accepts(&prom_text(&sample_report()));
+    }
+
+    fn promtool_accepts(text: &str) {
         let found = Command::new("promtool")
             .arg("--version")
             .stdout(Stdio::null())
@@ -897,8 +1041,7 @@ mod tests {
             std::process::id(),
             std::thread::current().id()
         ));
-        let report = sample_report();
-        std::fs::write(&path, prom_text(&report)).unwrap();
+        std::fs::write(&path, text).unwrap();
         let stdin = std::fs::File::open(&path).unwrap();
         let out = Command::new("promtool")
             .args(["check", "metrics"])

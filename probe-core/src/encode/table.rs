@@ -124,6 +124,23 @@ fn detail(r: &ProbeResult) -> String {
             if !first.is_empty() {
                 parts.push(first.join(" "));
             }
+            // An echo train: ping's summary line, shortened.
+            if let Some(p) = r.icmp.as_ref().and_then(|i| i.packets.as_ref()) {
+                parts.push(format!(
+                    "{}/{} received, {:.0}% loss",
+                    p.received,
+                    p.sent,
+                    p.loss_ratio * 100.0
+                ));
+                if p.duplicates > 0 {
+                    parts.push(format!("+{} duplicates", p.duplicates));
+                }
+                if let (Some(min), Some(avg), Some(max), Some(sd)) =
+                    (p.rtt_min_ms, p.rtt_avg_ms, p.rtt_max_ms, p.rtt_stddev_ms)
+                {
+                    parts.push(format!("rtt min/avg/max/mdev {min}/{avg}/{max}/{sd} ms"));
+                }
+            }
         }
     }
     // An up all_addresses target: how many addresses answered (a failing

@@ -1652,7 +1652,8 @@ fn icmp_ping_success() {
         o.icmp,
         Some(IcmpDetails {
             sequence: 7,
-            reply_ttl: Some(64)
+            reply_ttl: Some(64),
+            packets: None,
         })
     );
     assert_eq!(o.address.as_deref(), Some("127.0.0.1"), "an ip, no port");
@@ -2460,3 +2461,5 @@ mod proptests;
 mod request;
 // Which addresses of a name are probed: `ip=` and `--ip`.
 mod family;
+// Multi-packet ICMP: the echo train's steps, counts and statistics.
+mod train;

@@ -60,7 +60,9 @@ fn hostile(text: &str, client: Arc<rustls::ClientConfig>, pieces: &[&[u8]]) -> O
             // After the last piece the server has closed: every further read
             // is end of stream.
             Step::Read => s.received(Ok(next.next().copied().unwrap_or(&[])), now),
-            Step::Ping(_) => panic!("{text} asked to ping"),
+            Step::Ping(_) | Step::Echo { .. } | Step::Collect { .. } => {
+                panic!("{text} asked to ping")
+            }
             Step::Done => {
                 let o = s.finish(now);
                 assert_eq!(
