@@ -225,25 +225,33 @@ pub(crate) struct Probing {
     #[arg(long, short)]
     output: Option<Format>,
 
-    /// Address family tried first when a name resolves to both: 4, 6 or any
-    /// (the resolver's order). The other family is the fallback; a
-    /// target's own ip= limits it to one family instead.
-    #[arg(long, value_name = "4|6|any", default_value = "any")]
-    ip: pulse_core::target::IpFamily,
-
-    /// Probe NAME at these addresses instead of resolving it, keeping NAME
-    /// for the Host header and TLS (curl's --resolve); repeatable.
-    #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
-    resolve: Vec<(String, Vec<std::net::IpAddr>)>,
-
-    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
-    /// the train's count × interval must fit the deadline.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
-    icmp_count: u16,
+    #[command(flatten)]
+    reaching: Reaching,
 
     /// Test hook: probes of targets on this line panic (checks panic isolation).
     #[arg(long, hide = true)]
     fault_panic_line: Vec<usize>,
+}
+
+/// How probes reach their targets' addresses, and how many echoes an ICMP
+/// probe sends: the same flags for scan, check and serve.
+#[derive(Args, Debug)]
+pub(crate) struct Reaching {
+    /// Address family tried first when a name resolves to both: 4, 6 or any
+    /// (the resolver's order). The other family is the fallback; a
+    /// target's own ip= limits it to one family instead.
+    #[arg(long, value_name = "4|6|any", default_value = "any")]
+    pub(crate) ip: pulse_core::target::IpFamily,
+
+    /// Probe NAME at these addresses instead of resolving it, keeping NAME
+    /// for the Host header and TLS (curl's --resolve); repeatable.
+    #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
+    pub(crate) resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+
+    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
+    /// the train's count × interval must fit the deadline.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
+    pub(crate) icmp_count: u16,
 }
 
 #[derive(Args, Debug)]
@@ -304,20 +312,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
 
-    /// Address family tried first when a name resolves to both: 4, 6 or any;
-    /// the other is the fallback (a target's ip= limits it instead).
-    #[arg(long, value_name = "4|6|any", default_value = "any")]
-    ip: pulse_core::target::IpFamily,
-
-    /// Probe NAME at these addresses instead of resolving it (curl's
-    /// --resolve); repeatable.
-    #[arg(long, value_name = "NAME=ADDR[,ADDR]", value_parser = pulse_core::target::parse_pin)]
-    resolve: Vec<(String, Vec<std::net::IpAddr>)>,
-
-    /// Echo requests per ICMP probe (1..=1000), unless a target sets `count=`;
-    /// the train's count × interval must fit the deadline.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_icmp_count)]
-    icmp_count: u16,
+    #[command(flatten)]
+    reaching: Reaching,
 
     /// On SIGTERM/SIGINT, how long the running round may go on before its probes are cancelled.
     #[arg(long, default_value = "5s", value_parser = parse_grace)]

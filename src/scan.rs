@@ -110,10 +110,10 @@ fn build_plan(
     let options = Options {
         workers,
         timeout: probing.timeout,
-        prefer_ip: probing.ip,
-        resolve: pins(&probing.resolve),
+        prefer_ip: probing.reaching.ip,
+        resolve: pins(&probing.reaching.resolve),
         stack: cli.stack.stack(),
-        icmp_count: probing.icmp_count,
+        icmp_count: probing.reaching.icmp_count,
         panic_on_lines: probing
             .fault_panic_line
             .iter()
@@ -135,7 +135,7 @@ fn build_plan(
                 .filter(|t| {
                     cli.runtime == Runtime::Tokio
                         && t.kind == pulse_core::result::Kind::Icmp
-                        && t.icmp.count.unwrap_or(probing.icmp_count) > 1
+                        && t.icmp.count.unwrap_or(probing.reaching.icmp_count) > 1
                 })
                 .map(|t| {
                     format!(
@@ -151,13 +151,13 @@ fn build_plan(
             eprintln!("{}", refused.join("\n"));
             return Err(fail(EXIT_USAGE, "nothing was probed"));
         }
-        if !probing.resolve.is_empty() {
+        if !probing.reaching.resolve.is_empty() {
             return Err(fail(
                 EXIT_USAGE,
                 "--resolve: the native clients resolve names themselves; run it with --stack core",
             ));
         }
-        if probing.ip != IpFamily::Any {
+        if probing.reaching.ip != IpFamily::Any {
             return Err(fail(
                 EXIT_USAGE,
                 "--ip: the native clients resolve names themselves and take no address-family \

@@ -489,9 +489,9 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         options: Options {
             workers,
             timeout: args.timeout,
-            prefer_ip: args.ip,
-            resolve: crate::scan::pins(&args.resolve),
-            icmp_count: args.icmp_count,
+            prefer_ip: args.reaching.ip,
+            resolve: crate::scan::pins(&args.reaching.resolve),
+            icmp_count: args.reaching.icmp_count,
             ..Options::default()
         },
         interval: args.interval,
