@@ -75,6 +75,55 @@ fn scan_never_shows_the_password() {
     assert_basic_auth_sent(&http);
 }
 
+/// Credentials from `auth_file=` are sent and never shown, in any format,
+/// and a bad credentials file is refused without quoting it.
+#[test]
+fn auth_file_credentials_are_sent_and_never_shown() {
+    let http = HttpFixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("bearer {SECRET}-token\n")).unwrap();
+    std::fs::write(dir.path().join("user"), format!("basic user:{SECRET}\n")).unwrap();
+    let targets = dir.path().join("targets.txt");
+    std::fs::write(
+        &targets,
+        format!(
+            "{} auth_file=token\n{} auth_file=user\n",
+            http.url("/ok"),
+            http.url("/status/500")
+        ),
+    )
+    .unwrap();
+    let path = targets.to_str().unwrap();
+    for format in ["json", "jsonl", "yaml", "table", "prom"] {
+        let out = run(&["scan", "-t", path, "-o", format]);
+        assert_eq!(code(&out), 1, "{format}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(SECRET), "{format}:\n{text}");
+        assert!(!stderr(&out).contains(SECRET), "{format}: {}", stderr(&out));
+    }
+    let heads = http.request_heads();
+    assert!(heads.iter().any(|h| {
+        h.to_ascii_lowercase()
+            .contains(&format!("\r\nauthorization: bearer {SECRET}-token\r\n"))
+    }));
+    assert!(
+        heads
+            .iter()
+            .any(|h| h.contains("\r\nauthorization: Basic dXNlcjpzM2NyZXQ=\r\n")),
+        "{heads:?}"
+    );
+    // A file that is not credentials: refused, its content not quoted.
+    std::fs::write(dir.path().join("token"), format!("{SECRET}\n")).unwrap();
+    let out = run(&["scan", "-t", path]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("auth_file=token has no credentials after the scheme"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(SECRET), "{}", stderr(&out));
+}
+
 #[test]
 fn serve_never_shows_the_password() {
     let http = HttpFixture::start();
