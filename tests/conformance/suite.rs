@@ -428,7 +428,10 @@ pub fn happy_eyeballs(model: RunFn) {
             r.address.as_deref(),
             Some(&*format!("127.0.0.1:{live_addr}"))
         );
-        println!("happy eyeballs past a dead address: {} in {} ms", r.target, r.duration_ms);
+        println!(
+            "happy eyeballs past a dead address: {} in {} ms",
+            r.target, r.duration_ms
+        );
         // The dead address held the race up for one attempt delay (250 ms),
         // and no longer: far from the 3 s deadline.
         assert!(
