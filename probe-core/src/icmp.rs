@@ -133,6 +133,18 @@ pub fn parse_reply(packet: &[u8], framing: Framing) -> Option<EchoReply> {
     })
 }
 
+/// The error of an echo to an address family the scan opened no ICMP
+/// socket for, worded once for every model.
+pub fn no_socket_for(ip: std::net::IpAddr) -> std::io::Error {
+    std::io::Error::other(format!("no ICMP socket for {ip}'s address family"))
+}
+
+/// The error of an echo when every sequence number of the scan's
+/// identifier is in flight, worded once for every model.
+pub fn sequences_exhausted() -> std::io::Error {
+    std::io::Error::other("all 65536 ICMP sequence numbers are in flight")
+}
+
 /// Pending echo requests of one scan, keyed by sequence number.
 pub struct ReplyTable<T> {
     /// The identifier this scan's requests carry (for ping sockets, the one
@@ -277,6 +289,15 @@ impl<T> ReplyTable<T> {
             waiter: e.waiter,
             duplicates: e.duplicates,
         })
+    }
+
+    /// Close every request of an echo train (the sequence numbers in
+    /// `seqs`, which are taken), returning the duplicate replies counted
+    /// for them: what every model does when a train ends, however it ends.
+    pub fn close_train(&self, seqs: &mut Vec<u16>) -> u32 {
+        seqs.drain(..)
+            .filter_map(|seq| self.close(seq))
+            .fold(0, |n, c| n.saturating_add(c.duplicates))
     }
 
     /// A guard that [`cancel`](Self::cancel)s `seq` when dropped. A probe

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use pulse_core::icmp::{Framing, ReplyTable, echo_request};
+use pulse_core::icmp::{Framing, ReplyTable, echo_request, no_socket_for, sequences_exhausted};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
 use pulse_core::readbuf::with_read_buf;
@@ -373,14 +373,14 @@ impl Icmp {
             IpAddr::V6(_) => self.v6.as_ref(),
         };
         let Some(pinger) = pinger else {
-            let e = io::Error::other(format!("no ICMP socket for {ip}'s address family"));
+            let e = no_socket_for(ip);
             return Ok(Err(e));
         };
         // Capacity 1: the reader sends exactly one reply and must never
         // block on a probe that has just given up.
         let (tx, rx) = bounded(1);
         let Some(seq) = pinger.table.register(ip, tx) else {
-            let e = io::Error::other("all 65536 ICMP sequence numbers are in flight");
+            let e = sequences_exhausted();
             return Ok(Err(e));
         };
         // Dropped on every exit path (reply, send error, timeout, cancel,
@@ -414,7 +414,7 @@ impl Icmp {
                     IpAddr::V6(_) => self.v6.as_ref(),
                 };
                 let Some(pinger) = pinger else {
-                    let e = io::Error::other(format!("no ICMP socket for {ip}'s address family"));
+                    let e = no_socket_for(ip);
                     return Ok(Err(e));
                 };
                 // Room for every reply the table can hand over (one per
@@ -429,7 +429,7 @@ impl Icmp {
             }
         };
         let Some(seq) = t.pinger.table.register(ip, t.tx.clone()) else {
-            let e = io::Error::other("all 65536 ICMP sequence numbers are in flight");
+            let e = sequences_exhausted();
             return Ok(Err(e));
         };
         t.seqs.push(seq);
@@ -484,11 +484,7 @@ impl Train {
     /// Close every request of the train in its table, returning the
     /// duplicate replies counted for them.
     pub(crate) fn close(&mut self) -> u32 {
-        let table = &self.pinger.table;
-        self.seqs
-            .drain(..)
-            .filter_map(|seq| table.close(seq))
-            .fold(0, |n, c| n.saturating_add(c.duplicates))
+        self.pinger.table.close_train(&mut self.seqs)
     }
 }
 

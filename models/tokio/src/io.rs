@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use pulse_core::icmp::{Framing, ReplyTable, echo_request};
+use pulse_core::icmp::{Framing, ReplyTable, echo_request, no_socket_for, sequences_exhausted};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
 use pulse_core::readbuf::with_read_buf;
@@ -229,12 +229,12 @@ impl Icmp {
             IpAddr::V4(_) => self.v4.as_ref(),
             IpAddr::V6(_) => self.v6.as_ref(),
         }
-        .ok_or_else(|| io::Error::other(format!("no ICMP socket for {ip}'s address family")))?;
+        .ok_or_else(|| no_socket_for(ip))?;
         let (tx, rx) = oneshot::channel();
         let seq = pinger
             .table
             .register(ip, Waiter::One(tx))
-            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+            .ok_or_else(sequences_exhausted)?;
         // Dropped on every exit path (reply, send error, timeout, cancel):
         // removes our entry unless the reader already took it. Never leaks.
         let _registered = pinger.table.cancel_on_drop(seq);
@@ -257,9 +257,7 @@ impl Icmp {
                     IpAddr::V4(_) => self.v4.as_ref(),
                     IpAddr::V6(_) => self.v6.as_ref(),
                 }
-                .ok_or_else(|| {
-                    io::Error::other(format!("no ICMP socket for {ip}'s address family"))
-                })?;
+                .ok_or_else(|| no_socket_for(ip))?;
                 // Room for every reply the table can hand over (one per
                 // request), so the reader's `try_send` never finds it full.
                 let (tx, rx) = mpsc::channel(usize::from(of.max(1)));
@@ -275,7 +273,7 @@ impl Icmp {
             .pinger
             .table
             .register(ip, Waiter::Train(t.tx.clone()))
-            .ok_or_else(|| io::Error::other("all 65536 ICMP sequence numbers are in flight"))?;
+            .ok_or_else(sequences_exhausted)?;
         t.seqs.push(seq);
         let packet = echo_request(t.pinger.v6, t.pinger.table.ident(), seq);
         t.pinger
@@ -316,11 +314,7 @@ impl Train {
     /// Close every request of the train in its table, returning the
     /// duplicate replies counted for them.
     pub(crate) fn close(&mut self) -> u32 {
-        let table = &self.pinger.table;
-        self.seqs
-            .drain(..)
-            .filter_map(|seq| table.close(seq))
-            .fold(0, |n, c| n.saturating_add(c.duplicates))
+        self.pinger.table.close_train(&mut self.seqs)
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use pulse_core::icmp::no_socket_for;
 use pulse_core::model::SetupError;
 use pulse_core::native::{Response, chain_message, http_outcome, kind_in_chain, timed_out};
 use pulse_core::plan::Plan;
@@ -130,12 +131,7 @@ impl Native {
             IpAddr::V4(_) => self.ping4.as_ref(),
             IpAddr::V6(_) => self.ping6.as_ref(),
         }
-        .ok_or_else(|| {
-            Failure::new(
-                ErrorKind::Io,
-                format!("no ICMP socket for {ip}'s address family"),
-            )
-        })?;
+        .ok_or_else(|| Failure::new(ErrorKind::Io, no_socket_for(ip).to_string()))?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut pinger = client.pinger(ip, PingIdentifier(self.ident)).await;
         // surge-ping has its own per-ping timeout (2 s by default); the
