@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pulse_core::encode::{self, Format};
 use pulse_core::model::{Collect, RunReport, SetupError, Sink};
 use pulse_core::plan::{Options, Plan};
-use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
+use pulse_core::result::{ErrorKind, ProbeResult, Report, ScanInfo, millis};
 use pulse_core::session::Pins;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{IpFamily, Target, parse_target, parse_targets};
@@ -225,11 +225,16 @@ struct JsonlSink {
     out: io::BufWriter<io::Stdout>,
     /// The first write error; nothing more is written after it.
     failed: Option<io::Error>,
+    /// The first `permission` failure's message, for the closing line.
+    denied: Option<String>,
     shutdown: Shutdown,
 }
 
 impl Sink for JsonlSink {
     fn accept(&mut self, _index: usize, result: ProbeResult) {
+        if self.denied.is_none() {
+            self.denied = denied(std::slice::from_ref(&result));
+        }
         if self.failed.is_some() {
             return;
         }
@@ -275,10 +280,11 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         workers,
         pulse_core::session::fmt_duration(plan.options.timeout)
     );
-    let (report, results) = if format == Format::Jsonl {
+    let (report, results, denied) = if format == Format::Jsonl {
         let mut sink = JsonlSink {
             out: io::BufWriter::new(io::stdout()),
             failed: None,
+            denied: None,
             shutdown: shutdown.clone(),
         };
         let report = match run(plan.clone(), shutdown.clone(), &mut sink) {
@@ -288,11 +294,15 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         if let Some(e) = sink.failed {
             return write_failed(&e);
         }
-        (report, Vec::new())
+        (report, Vec::new(), sink.denied)
     } else {
         let mut sink = Collect::new(plan.len());
         match run(plan.clone(), shutdown.clone(), &mut sink) {
-            Ok(r) => (r, sink.into_ordered()),
+            Ok(r) => {
+                let results = sink.into_ordered();
+                let denied = denied(&results);
+                (r, results, denied)
+            }
             Err(e) => return fail(EXIT_SETUP, e),
         }
     };
@@ -325,11 +335,34 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     }
     if summary.interrupted && signalled.load(std::sync::atomic::Ordering::SeqCst) {
         EXIT_INTERRUPTED
+    } else if let Some(message) = denied {
+        // Exit 3, as before this scan could go on without ICMP: the host
+        // is not set up for some targets, which is not a verdict on them.
+        let n = summary.errors.get(&ErrorKind::Permission).copied().unwrap_or(1);
+        fail(
+            EXIT_SETUP,
+            format!(
+                "{n} of {} target(s) could not be probed for lack of permission (kind \
+                 `permission`; the others were probed): {message}",
+                summary.targets
+            ),
+        )
     } else if summary.up == summary.targets {
         EXIT_UP
     } else {
         EXIT_DOWN
     }
+}
+
+/// The first `permission` failure's message among `results`: a probe this
+/// host does not allow (ICMP with no raw or ping socket), which names its
+/// fix.
+pub(crate) fn denied(results: &[ProbeResult]) -> Option<String> {
+    results
+        .iter()
+        .filter_map(|r| r.error.as_ref())
+        .find(|e| e.kind == ErrorKind::Permission)
+        .map(|e| e.message.clone())
 }
 
 /// First SIGINT/SIGTERM: trigger the shutdown (stop dispatch, drain for the

@@ -591,6 +591,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
     let mut next = Instant::now();
     let mut done: u64 = 0;
     let mut succeeded = false;
+    let mut denied_logged = false;
     let mut first_rss = None;
     let mut peak_rss = None;
     loop {
@@ -615,8 +616,21 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             state: state.clone(),
             config: config.clone(),
             completed,
+            denied: None,
         };
         let outcome = run(config.plan.clone(), shutdown, &mut sink);
+        if let Some(message) = sink.denied.take()
+            && !denied_logged
+        {
+            // Once: the same fix applies every round, and the metrics
+            // (pulse_probe_error{error="permission"}) and the page keep
+            // showing which targets it concerns.
+            denied_logged = true;
+            tracing::warn!(
+                "some targets cannot be probed for lack of permission (kind `permission`, \
+                 probe_success 0); the others are probed: {message}"
+            );
+        }
         let took = started.elapsed();
         let rss = resident_bytes();
         done += 1;
