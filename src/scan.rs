@@ -35,12 +35,12 @@ pub(crate) fn model(runtime: Runtime) -> RunFn {
 }
 
 pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let workers = match check_open_files(args.workers) {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let input = Source::of(&args.targets);
+    let input = Source::of(args.targets());
     let source = input.name();
     let bytes = match read_targets(&input, args.max_targets_size, "--max-targets-size") {
         Ok(v) => v,
@@ -55,7 +55,7 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
         }
     };
     let base = args
-        .targets
+        .targets()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
@@ -67,7 +67,7 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
 }
 
 pub(crate) fn check(cli: &Cli, args: &CheckArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let target = match parse_target(&args.target) {
         Ok(t) => t,
         Err(e) => return fail(EXIT_USAGE, e),
@@ -133,7 +133,7 @@ fn build_plan(
             targets
                 .iter()
                 .filter(|t| {
-                    cli.runtime == Runtime::Tokio
+                    cli.runtime() == Runtime::Tokio
                         && t.kind == pulse_core::result::Kind::Icmp
                         && t.icmp.count.unwrap_or(probing.reaching.icmp_count) > 1
                 })
@@ -261,7 +261,7 @@ fn write_failed(e: &io::Error) -> u8 {
 }
 
 fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing) -> u8 {
-    let format = probing.output.unwrap_or(if io::stdout().is_terminal() {
+    let format = probing.output.map(|o| o.0).unwrap_or(if io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Json
@@ -275,7 +275,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     };
     tracing::info!(
         "{}: {} targets, {} workers, timeout {}",
-        cli.runtime.name(),
+        cli.runtime().name(),
         plan.len(),
         workers,
         pulse_core::session::fmt_duration(plan.options.timeout)
@@ -287,7 +287,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
             denied: None,
             shutdown: shutdown.clone(),
         };
-        let report = match run(plan.clone(), shutdown.clone(), &mut sink) {
+        let report = match run(plan.clone(), shutdown.clone(), &mut Logged { inner: &mut sink }) {
             Ok(r) => r,
             Err(e) => return fail(EXIT_SETUP, e),
         };
@@ -297,7 +297,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         (report, Vec::new(), sink.denied)
     } else {
         let mut sink = Collect::new(plan.len());
-        match run(plan.clone(), shutdown.clone(), &mut sink) {
+        match run(plan.clone(), shutdown.clone(), &mut Logged { inner: &mut sink }) {
             Ok(r) => {
                 let results = sink.into_ordered();
                 let denied = denied(&results);
@@ -308,7 +308,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     };
     tracing::info!(
         "{}: {} runtime threads, scan took {:.3}s",
-        cli.runtime.name(),
+        cli.runtime().name(),
         report.runtime_threads,
         report.duration.as_secs_f64()
     );
@@ -317,7 +317,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         let doc = Report {
             pulse: ScanInfo {
                 version: pulse_core::VERSION.to_string(),
-                runtime: cli.runtime.name().to_string(),
+                runtime: cli.runtime().name().to_string(),
                 stack: cli.stack.stack().to_string(),
                 workers,
                 runtime_threads: report.runtime_threads,
@@ -351,6 +351,33 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         EXIT_UP
     } else {
         EXIT_DOWN
+    }
+}
+
+/// Log one probe's result at debug level (`-vv`), as it comes in.
+pub(crate) fn log_result(r: &ProbeResult) {
+    match &r.error {
+        None => tracing::debug!("line {} {}: up in {:.1}ms", r.line, r.target, r.duration_ms),
+        Some(e) => tracing::debug!(
+            "line {} {}: {} in {:.1}ms: {}",
+            r.line,
+            r.target,
+            e.kind.as_str(),
+            r.duration_ms,
+            e.message
+        ),
+    }
+}
+
+/// Passes every result on to `inner`, logging it first (`-vv`).
+struct Logged<'a> {
+    inner: &'a mut dyn Sink,
+}
+
+impl Sink for Logged<'_> {
+    fn accept(&mut self, index: usize, result: ProbeResult) {
+        log_result(&result);
+        self.inner.accept(index, result);
     }
 }
 

@@ -459,7 +459,7 @@ impl Handlers {
 }
 
 pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let workers = match check_open_files(args.workers) {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
@@ -477,11 +477,11 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         );
     }
     let loader = Loader {
-        path: args.targets.clone(),
-        source: Source::Path(&args.targets).name(),
+        path: args.targets().to_path_buf(),
+        source: Source::Path(args.targets()).name(),
         cap: args.max_targets_size,
         base: args
-            .targets
+            .targets()
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
@@ -545,7 +545,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
     let (mine, all) = (config.plan.len(), config.all.len());
     let state = Arc::new(State::new(
         Info {
-            runtime: cli.runtime.name(),
+            runtime: cli.runtime().name(),
             interval: args.interval,
             workers,
             shard: args.shard.map(|s| (s.index, s.count)),
@@ -579,7 +579,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         .map_or_else(String::new, |s| format!(" (shard {}/{})", s.index, s.count));
     eprintln!(
         "pulse serve: listening on http://{addr}/ ; {} probing {mine} of {all} targets{shard} every {}, starts spread over {}",
-        cli.runtime.name(),
+        cli.runtime().name(),
         fmt_duration(args.interval),
         fmt_duration(spread),
     );

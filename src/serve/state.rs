@@ -438,6 +438,7 @@ impl Sink for RoundSink {
         if self.denied.is_none() {
             self.denied = crate::scan::denied(std::slice::from_ref(&result));
         }
+        crate::scan::log_result(&result);
         self.state.record(&self.config, index, result);
     }
 }
