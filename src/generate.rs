@@ -9,15 +9,25 @@ use crate::{EXIT_CLOSED_STDOUT, EXIT_SETUP, EXIT_UP, fail};
 
 /// Print the completion script for `shell` (clap_complete's).
 pub(crate) fn completions(shell: clap_complete::Shell) -> u8 {
+    // The same command without its hidden subcommands (the farm's ICMP
+    // responder), which bash and zsh would otherwise offer.
+    let full = crate::command();
+    let mut visible = clap::Command::new("pulse")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|sc| !sc.is_hide_set()).cloned());
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut crate::command(), "pulse", &mut script);
+    clap_complete::generate(shell, &mut visible, "pulse", &mut script);
     print(&script)
 }
 
 /// Print pulse.1, or with `out`, write pulse.1 and one page per visible
 /// command (pulse-scan.1, ...) into that directory.
 pub(crate) fn man(out: Option<&Path>) -> u8 {
-    let cmd = crate::command();
+    let mut cmd = crate::command();
+    // Built, each subcommand knows its full name (`pulse-scan`), which
+    // names its page (pulse-scan.1) and titles it.
+    cmd.build();
     let Some(dir) = out else {
         let mut page = Vec::new();
         if let Err(e) = clap_mangen::Man::new(cmd).render(&mut page) {

@@ -474,14 +474,14 @@ pub(crate) fn command() -> clap::Command {
             .map(|a| a.clone().hide(true))
     };
     let (runtime, stack) = (global("runtime"), global("stack"));
-    let hide = |runtime: Option<clap::Arg>, stack: Option<clap::Arg>| {
-        move |sc: clap::Command| sc.args(runtime.into_iter().chain(stack))
-    };
-    cmd.clone()
-        .mut_subcommand("farm", hide(runtime.clone(), stack.clone()))
-        .mut_subcommand("compare", hide(runtime.clone(), None))
-        .mut_subcommand("completions", hide(runtime.clone(), stack.clone()))
-        .mut_subcommand("man", hide(runtime, stack))
+    cmd.clone().mut_subcommands(|sc| {
+        let hidden = match sc.get_name() {
+            "farm" | "completions" | "man" => [runtime.clone(), stack.clone()],
+            "compare" => [runtime.clone(), None],
+            _ => [None, None],
+        };
+        sc.args(hidden.into_iter().flatten())
+    })
 }
 
 fn main() -> ExitCode {
