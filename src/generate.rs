@@ -15,7 +15,11 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> u8 {
     let mut visible = clap::Command::new("pulse")
         .version(env!("CARGO_PKG_VERSION"))
         .args(full.get_arguments().cloned())
-        .subcommands(full.get_subcommands().filter(|sc| !sc.is_hide_set()).cloned());
+        .subcommands(
+            full.get_subcommands()
+                .filter(|sc| !sc.is_hide_set())
+                .cloned(),
+        );
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut visible, "pulse", &mut script);
     print(&script)

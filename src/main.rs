@@ -139,7 +139,9 @@ impl ValueEnum for OutputArg {
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let help = match self.0 {
             Format::Table => "aligned columns and a summary line (the default on a terminal)",
-            Format::Json => "one JSON document: run facts, summary, every result (the default otherwise)",
+            Format::Json => {
+                "one JSON document: run facts, summary, every result (the default otherwise)"
+            }
             Format::Jsonl => "one JSON object per result, streamed as each completes",
             Format::Yaml => "the json document's data as YAML",
             Format::Prom => "Prometheus text exposition format, blackbox_exporter's names",

@@ -261,11 +261,14 @@ fn write_failed(e: &io::Error) -> u8 {
 }
 
 fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing) -> u8 {
-    let format = probing.output.map(|o| o.0).unwrap_or(if io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Json
-    });
+    let format = probing
+        .output
+        .map(|o| o.0)
+        .unwrap_or(if io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Json
+        });
     let workers = plan.options.workers;
     let plan = Arc::new(plan);
     let shutdown = Shutdown::new(grace);
@@ -287,7 +290,11 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
             denied: None,
             shutdown: shutdown.clone(),
         };
-        let report = match run(plan.clone(), shutdown.clone(), &mut Logged { inner: &mut sink }) {
+        let report = match run(
+            plan.clone(),
+            shutdown.clone(),
+            &mut Logged { inner: &mut sink },
+        ) {
             Ok(r) => r,
             Err(e) => return fail(EXIT_SETUP, e),
         };
@@ -297,7 +304,11 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         (report, Vec::new(), sink.denied)
     } else {
         let mut sink = Collect::new(plan.len());
-        match run(plan.clone(), shutdown.clone(), &mut Logged { inner: &mut sink }) {
+        match run(
+            plan.clone(),
+            shutdown.clone(),
+            &mut Logged { inner: &mut sink },
+        ) {
             Ok(r) => {
                 let results = sink.into_ordered();
                 let denied = denied(&results);
@@ -338,7 +349,11 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     } else if let Some(message) = denied {
         // Exit 3, as before this scan could go on without ICMP: the host
         // is not set up for some targets, which is not a verdict on them.
-        let n = summary.errors.get(&ErrorKind::Permission).copied().unwrap_or(1);
+        let n = summary
+            .errors
+            .get(&ErrorKind::Permission)
+            .copied()
+            .unwrap_or(1);
         fail(
             EXIT_SETUP,
             format!(

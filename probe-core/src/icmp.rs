@@ -168,7 +168,10 @@ impl Denied {
 
     /// The error each echo to the denied family fails with.
     pub fn error(&self) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::PermissionDenied, self.message.to_string())
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            self.message.to_string(),
+        )
     }
 }
 
@@ -210,7 +213,11 @@ impl<P> Families<P> {
     /// Keep what opening the family's socket gave: the socket, returned so
     /// the model can start its reader, or a denial, kept for the echoes
     /// (`Ok(None)`). Any other failure is passed up as the setup error.
-    pub fn keep(&mut self, v6: bool, opened: Result<P, OpenError>) -> Result<Option<&P>, SetupError> {
+    pub fn keep(
+        &mut self,
+        v6: bool,
+        opened: Result<P, OpenError>,
+    ) -> Result<Option<&P>, SetupError> {
         let slot = if v6 { &mut self.v6 } else { &mut self.v4 };
         match opened {
             Ok(p) => Ok(slot.insert(Ok(p)).as_ref().ok()),
@@ -601,7 +608,10 @@ mod tests {
         let mut only6: Families<&str> = Families::default();
         only6.keep(true, Ok("v6")).unwrap();
         let e = only6.get("127.0.0.1".parse().unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), no_socket_for("127.0.0.1".parse().unwrap()).to_string());
+        assert_eq!(
+            e.to_string(),
+            no_socket_for("127.0.0.1".parse().unwrap()).to_string()
+        );
         let setup = SetupError {
             message: "too many open files".into(),
         };

@@ -209,7 +209,11 @@ mod tests {
         }
         let after = run_time(Proc::Thread(tid)).unwrap();
         assert!(after > before, "{before:?} -> {after:?}");
-        assert_ne!(after.subsec_nanos() % 10_000_000, 0, "not whole ticks: {after:?}");
+        assert_ne!(
+            after.subsec_nanos() % 10_000_000,
+            0,
+            "not whole ticks: {after:?}"
+        );
     }
 
     const STATUS: &str = "Name:\tpulse\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\n\

@@ -66,10 +66,7 @@ fn as_nobody_without_icmp(args: &str) -> std::process::Output {
 fn names_the_fix(message: &str) {
     let setcap = format!("setcap cap_net_raw+ep {}", env!("CARGO_BIN_EXE_pulse"));
     assert!(message.contains(&setcap), "no `{setcap}` in {message}");
-    assert!(
-        message.contains("net.ipv4.ping_group_range"),
-        "{message}"
-    );
+    assert!(message.contains("net.ipv4.ping_group_range"), "{message}");
 }
 
 /// Without any ICMP socket (no CAP_NET_RAW, ping sockets off) a mixed

@@ -258,12 +258,21 @@ mod tests {
             OpenError::Denied(d) => {
                 let exe = std::env::current_exe().unwrap();
                 let m = d.message();
-                assert!(m.contains(&format!("setcap cap_net_raw+ep {}", exe.display())), "{m}");
+                assert!(
+                    m.contains(&format!("setcap cap_net_raw+ep {}", exe.display())),
+                    "{m}"
+                );
                 assert!(m.contains("net.ipv4.ping_group_range"), "{m}");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(open_failed(true, &perm, &off), OpenError::Setup(_)));
-        assert!(matches!(open_failed(true, &off, &perm), OpenError::Setup(_)));
+        assert!(matches!(
+            open_failed(true, &perm, &off),
+            OpenError::Setup(_)
+        ));
+        assert!(matches!(
+            open_failed(true, &off, &perm),
+            OpenError::Setup(_)
+        ));
     }
 }
