@@ -127,8 +127,8 @@ pub fn setup_error(v6: bool, e: &io::Error) -> SetupError {
 }
 
 /// Make the next close of this socket send RST instead of FIN (SO_LINGER 0),
-/// so the side that closes first keeps no TIME_WAIT entry (DESIGN.md: when
-/// the client closes first, TIME_WAIT piles up and the connect rate halves).
+/// so the side that closes first keeps no TIME_WAIT entry (when the client
+/// closes first, TIME_WAIT piles up on it and its connect rate halves).
 /// Best effort: if it fails, the socket closes normally.
 pub fn reset_on_close<S: std::os::fd::AsFd>(socket: &S) {
     let _ = SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO));
