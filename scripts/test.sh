@@ -27,6 +27,12 @@ command -v go >/dev/null || missing+=(golang-go)
 # tests/cli/serve_page.rs (skipped with the reason without it), and takes
 # reports/serve-page.png (scripts/screenshot-page.sh).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# `pulse completions` and `pulse man` (tests/cli/completions.rs): the
+# scripts are loaded in zsh and fish, the pages rendered by groff; each
+# test skips with the reason without its tool.
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+command -v groff >/dev/null || missing+=(groff-base)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
     # Without starting their services: see scripts/apt.sh.
@@ -38,6 +44,12 @@ cargo fmt --all --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (warnings are errors)"
+# The API docs build clean: a broken intra-doc link fails here, not in a
+# reader's browser. About a minute on 2 cores: the dependencies' metadata
+# is clippy's (rustdoc documents only the 12 workspace crates).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 //! `pulse farm`: run the mock host farm standalone until interrupted, and the
 //! hidden ICMP responder the farm runs inside its network namespace.
 
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 use pulse_fixtures::farm::{Farm, FarmOptions, Scenario};
@@ -66,7 +67,22 @@ pub(crate) fn farm(args: &FarmArgs) -> u8 {
             .unwrap_or_default()
     );
     if args.write_targets.is_none() {
-        print!("{}", farm.targets());
+        // Piped or redirected (`pulse farm > targets.txt`), the targets
+        // file is the output, as scripts take it. On a terminal, 2,000
+        // target lines would scroll away everything else: a summary.
+        if io::stdout().is_terminal() {
+            eprint!("{}", summary(&farm));
+        } else {
+            let mut out = io::stdout().lock();
+            let written = out
+                .write_all(farm.targets().as_bytes())
+                .and_then(|()| out.flush());
+            if let Err(e) = written
+                && e.kind() != io::ErrorKind::BrokenPipe
+            {
+                return fail(EXIT_SETUP, format!("writing the targets to stdout: {e}"));
+            }
+        }
     }
     wait_for_signal();
     eprintln!(
@@ -74,6 +90,29 @@ pub(crate) fn farm(args: &FarmArgs) -> u8 {
         farm.cpu_time().as_secs_f64()
     );
     EXIT_UP
+}
+
+/// What a person at a terminal needs of a running farm: its hosts per
+/// group, and how to get the targets file and how to stop.
+fn summary(farm: &Farm) -> String {
+    let mut text = String::new();
+    for group in &farm.scenario().groups {
+        let served = farm
+            .expectations()
+            .iter()
+            .filter(|e| e.group == group.name)
+            .count();
+        if served > 0 {
+            text += &format!(
+                "  {:<16} {:>6} {} hosts\n",
+                group.name,
+                served,
+                group.protocol.as_str()
+            );
+        }
+    }
+    text + "pulse: for the targets file, run `pulse farm --write-targets FILE` (or `pulse farm > FILE`); \
+            for each target's expected result, add --write-expectations FILE\n"
 }
 
 /// Block until SIGINT or SIGTERM.

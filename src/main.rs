@@ -4,13 +4,14 @@
 
 mod compare;
 mod farm;
+mod generate;
 mod input;
 mod markup;
 mod scan;
 mod serve;
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,13 +19,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pulse_core::encode::Format;
 use pulse_core::target::{parse_duration, parse_icmp_count};
 
-/// Exit codes (DESIGN.md): every target up.
+/// Exit codes (README, "Exit codes"): every target up.
 pub(crate) const EXIT_UP: u8 = 0;
 /// Some target down (failed, or cancelled by an interrupt).
 pub(crate) const EXIT_DOWN: u8 = 1;
 /// Bad input or usage.
 pub(crate) const EXIT_USAGE: u8 = 2;
-/// Setup failure (runtime, ICMP socket): the message names the fix.
+/// Setup failure (runtime, output, a probe this host does not permit such as
+/// ICMP without a raw or ping socket): the message names the fix.
 pub(crate) const EXIT_SETUP: u8 = 3;
 /// Interrupted by SIGINT/SIGTERM (the output is still complete).
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
@@ -43,12 +45,13 @@ pub(crate) const FD_RESERVE: u64 = 64;
     name = "pulse",
     version,
     about = "Probe many hosts concurrently (ICMP, TCP, HTTP(S)); compare concurrency models doing it",
-    after_help = "Exit codes: 0 all up, 1 some down, 2 bad input or usage, 3 setup failure (or output that could not be written), 130 interrupted, 141 stdout closed early (| head)."
+    after_help = "Exit codes: 0 all up, 1 some down, 2 bad input or usage, 3 setup failure (nothing could run, output that could not be written, or some probe not permitted here, e.g. ICMP without privilege: the rest is still probed), 130 interrupted, 141 stdout closed early (| head)."
 )]
 pub(crate) struct Cli {
-    /// Concurrency model that runs the probes.
-    #[arg(long, global = true, value_enum, default_value_t = Runtime::Tokio)]
-    runtime: Runtime,
+    /// Concurrency model that runs the probes of scan, check and serve [default: tokio].
+    /// (compare runs every model, or those its --runtimes names.)
+    #[arg(long, global = true, value_enum)]
+    runtime: Option<Runtime>,
 
     /// What does the exchange inside each probe: `core`, the same sans-IO
     /// session for every model, or `native`, the client a programmer would
@@ -58,7 +61,9 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = StackArg::Core)]
     stack: StackArg,
 
-    /// More logging on stderr (-v: info, -vv: debug, -vvv: trace). RUST_LOG overrides.
+    /// More logging on stderr: -v the run's figures (model, workers, threads, times; serve:
+    /// each round), -vv also each probe's result as it comes in and each request serve
+    /// answers, -vvv also the libraries' debug logs (rustls, hyper, ...). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
@@ -103,6 +108,48 @@ pub(crate) fn no_native_stack(model: Runtime) -> Option<&'static str> {
     }
 }
 
+impl Cli {
+    /// The model that runs scan, check and serve: `--runtime`, or tokio.
+    pub(crate) fn runtime(&self) -> Runtime {
+        self.runtime.unwrap_or(Runtime::Tokio)
+    }
+}
+
+/// `--output`, as clap parses it: the core's formats, each with its one-line
+/// description, so that `--help` lists them and the shells complete them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OutputArg(pub(crate) Format);
+
+impl OutputArg {
+    /// Every format, in `Format::ALL`'s order.
+    const ALL: [OutputArg; 5] = [
+        OutputArg(Format::ALL[0]),
+        OutputArg(Format::ALL[1]),
+        OutputArg(Format::ALL[2]),
+        OutputArg(Format::ALL[3]),
+        OutputArg(Format::ALL[4]),
+    ];
+}
+
+impl ValueEnum for OutputArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self.0 {
+            Format::Table => "aligned columns and a summary line (the default on a terminal)",
+            Format::Json => {
+                "one JSON document: run facts, summary, every result (the default otherwise)"
+            }
+            Format::Jsonl => "one JSON object per result, streamed as each completes",
+            Format::Yaml => "the json document's data as YAML",
+            Format::Prom => "Prometheus text exposition format, blackbox_exporter's names",
+        };
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(help))
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Runtime {
     Tokio,
@@ -140,12 +187,24 @@ enum Command {
     Scan(ScanArgs),
     /// Probe one target given on the command line.
     Check(CheckArgs),
-    /// Run the mock host farm on loopback until interrupted.
+    /// Run the mock host farm on loopback until interrupted (it runs no probes).
     Farm(FarmArgs),
     /// The workbench: one farm, the same scan by every model, side by side.
     Compare(CompareArgs),
     /// Probe the targets every interval and serve the results to Prometheus.
     Serve(ServeArgs),
+    /// Print a shell completion script for pulse (e.g. `source <(pulse completions bash)`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print pulse's manual page (pulse.1, roff), or write one page per command to --out.
+    Man {
+        /// Write pulse.1 and pulse-COMMAND.1 for each command into this directory
+        /// instead of printing pulse.1.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Internal: the farm's ICMP responder, run inside its network namespace.
     #[command(hide = true)]
     FarmIcmpResponder {
@@ -165,8 +224,9 @@ pub(crate) struct FarmArgs {
     #[arg(long)]
     scale: Option<f64>,
 
-    /// Write the targets file here (otherwise it is printed).
-    #[arg(long)]
+    /// Write the targets file here. Without it the targets are printed to stdout when
+    /// stdout is not a terminal (`pulse farm > targets.txt`); on a terminal, a summary.
+    #[arg(long, value_name = "FILE")]
     write_targets: Option<PathBuf>,
 
     /// Write every target's expected outcome here (JSON).
@@ -196,7 +256,8 @@ pub(crate) struct CompareArgs {
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<Duration>,
 
-    /// Models to compare, comma-separated [default: all five].
+    /// Models to compare, comma-separated [default: all five]. (The global --runtime picks
+    /// the one model of scan, check and serve; compare does not take it.)
     #[arg(long, value_enum, value_delimiter = ',')]
     runtimes: Vec<Runtime>,
 
@@ -222,8 +283,8 @@ pub(crate) struct Probing {
     timeout: Duration,
 
     /// Output format [default: table on a terminal, json otherwise].
-    #[arg(long, short)]
-    output: Option<Format>,
+    #[arg(long, short, value_enum)]
+    output: Option<OutputArg>,
 
     #[command(flatten)]
     reaching: Reaching,
@@ -255,10 +316,15 @@ pub(crate) struct Reaching {
 }
 
 #[derive(Args, Debug)]
+#[group(id = "input", required = true, multiple = false)]
 pub(crate) struct ScanArgs {
     /// Targets file, one target per line, or `-` for stdin.
-    #[arg(long, short)]
-    targets: PathBuf,
+    #[arg(long, short, value_name = "FILE", group = "input")]
+    targets: Option<PathBuf>,
+
+    /// The targets file, given without --targets (the same thing).
+    #[arg(value_name = "FILE", group = "input")]
+    file: Option<PathBuf>,
 
     /// Maximum probes in flight at once.
     #[arg(long, short, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
@@ -286,10 +352,15 @@ pub(crate) struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+#[group(id = "input", required = true, multiple = false)]
 pub(crate) struct ServeArgs {
     /// Targets file, one target per line; SIGHUP reloads it.
-    #[arg(long, short)]
-    targets: PathBuf,
+    #[arg(long, short, value_name = "FILE", group = "input")]
+    targets: Option<PathBuf>,
+
+    /// The targets file, given without --targets (the same thing).
+    #[arg(value_name = "FILE", group = "input")]
+    file: Option<PathBuf>,
 
     /// Address for /metrics, /probe, /healthz and / (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1:9100")]
@@ -359,6 +430,30 @@ pub(crate) struct ServeArgs {
     rounds: Option<u64>,
 }
 
+/// The targets file of scan or serve, given with `--targets FILE` or as
+/// `FILE` alone.
+fn targets_path<'a>(flag: &'a Option<PathBuf>, positional: &'a Option<PathBuf>) -> &'a Path {
+    // clap requires exactly one of the two (the `input` group), so the
+    // fallback, stdin, is never taken; it is there only to need no unwrap.
+    flag.as_deref()
+        .or(positional.as_deref())
+        .unwrap_or(Path::new("-"))
+}
+
+impl ScanArgs {
+    /// The targets file (`-`: stdin).
+    pub(crate) fn targets(&self) -> &Path {
+        targets_path(&self.targets, &self.file)
+    }
+}
+
+impl ServeArgs {
+    /// The targets file.
+    pub(crate) fn targets(&self) -> &Path {
+        targets_path(&self.targets, &self.file)
+    }
+}
+
 fn parse_grace(s: &str) -> Result<Duration, String> {
     if s.trim() == "0" || s.trim() == "0s" {
         return Ok(Duration::ZERO);
@@ -366,8 +461,36 @@ fn parse_grace(s: &str) -> Result<Duration, String> {
     parse_duration(s)
 }
 
+/// The clap command as every user sees it: parsing, `--help`, the
+/// completions and the man page. The global `--runtime` and `--stack` are
+/// hidden where they choose nothing: farm runs no probes, compare takes
+/// `--runtimes`, and completions and man print text.
+pub(crate) fn command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    // A command that already has an argument of a global's id is left
+    // alone when clap copies the globals into every command (at `build`),
+    // so each gets the global's own definition, hidden.
+    let global = |id: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_id() == id)
+            .map(|a| a.clone().hide(true))
+    };
+    let (runtime, stack) = (global("runtime"), global("stack"));
+    cmd.clone().mut_subcommands(|sc| {
+        let hidden = match sc.get_name() {
+            "farm" | "completions" | "man" => [runtime.clone(), stack.clone()],
+            "compare" => [runtime.clone(), None],
+            _ => [None, None],
+        };
+        sc.args(hidden.into_iter().flatten())
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -375,6 +498,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
+    if let Some(refused) = runtime_refused(&cli) {
+        return ExitCode::from(fail(EXIT_USAGE, refused));
+    }
     if cli.stack == StackArg::Native
         && let Some(refused) = native_refused(&cli)
     {
@@ -386,16 +512,37 @@ fn main() -> ExitCode {
         Command::Farm(args) => farm::farm(args),
         Command::Compare(args) => compare::compare(args),
         Command::Serve(args) => serve::serve(&cli, args),
+        Command::Completions { shell } => generate::completions(*shell),
+        Command::Man { out } => generate::man(out.as_deref()),
         Command::FarmIcmpResponder { config } => farm::icmp_responder(config),
     };
     ExitCode::from(code)
+}
+
+/// Why `--runtime` given to a command that runs no single model is
+/// refused, rather than silently ignored.
+fn runtime_refused(cli: &Cli) -> Option<String> {
+    let model = cli.runtime?;
+    match &cli.command {
+        Command::Compare(_) => Some(format!(
+            "--runtime chooses the one model of scan, check and serve; compare runs several: \
+             use --runtimes {} (comma-separated; all five by default)",
+            model.name()
+        )),
+        Command::Farm(_) => Some(
+            "--runtime chooses the model of scan, check and serve; the farm runs no probes \
+             (its servers run on a tokio runtime of their own: --threads sets its size)"
+                .into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Why `--stack native` cannot run this command, if it cannot.
 fn native_refused(cli: &Cli) -> Option<String> {
     match &cli.command {
         Command::Scan(_) | Command::Check(_) => {
-            no_native_stack(cli.runtime).map(|why| format!("--stack native: {why}"))
+            no_native_stack(cli.runtime()).map(|why| format!("--stack native: {why}"))
         }
         // The exporter checks every redirect hop against its allowlist
         // inside the core's session (docs/security.md); a native client
@@ -410,18 +557,43 @@ fn native_refused(cli: &Cli) -> Option<String> {
              the stacks (scripts/bench.sh, the `stacks` regime)"
                 .into(),
         ),
-        Command::Farm(_) | Command::FarmIcmpResponder { .. } => None,
+        Command::Farm(_)
+        | Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::FarmIcmpResponder { .. } => None,
+    }
+}
+
+/// pulse's own crates, which `-vv` turns to debug (the libraries stay at
+/// info: rustls and hyper log every record and header at debug).
+const OWN_CRATES: [&str; 9] = [
+    "pulse",
+    "pulse_core",
+    "pulse_net",
+    "pulse_tokio",
+    "pulse_smol",
+    "pulse_async_std",
+    "pulse_threads",
+    "pulse_rayon",
+    "pulse_fixtures",
+];
+
+/// The log filter for `-q` and each `-v` count (without RUST_LOG).
+fn log_filter(verbose: u8, quiet: bool) -> String {
+    match (quiet, verbose) {
+        (true, _) => "error".into(),
+        (_, 0) => "warn".into(),
+        (_, 1) => "info".into(),
+        (_, 2) => std::iter::once("info".to_string())
+            .chain(OWN_CRATES.iter().map(|c| format!("{c}=debug")))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "debug".into(),
     }
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (_, 0) => "warn",
-        (_, 1) => "info",
-        (_, 2) => "debug",
-        _ => "trace",
-    };
+    let default = log_filter(verbose, quiet);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pulse_core::encode::{self, Format};
 use pulse_core::model::{Collect, RunReport, SetupError, Sink};
 use pulse_core::plan::{Options, Plan};
-use pulse_core::result::{ProbeResult, Report, ScanInfo, millis};
+use pulse_core::result::{ErrorKind, ProbeResult, Report, ScanInfo, millis};
 use pulse_core::session::Pins;
 use pulse_core::shutdown::Shutdown;
 use pulse_core::target::{IpFamily, Target, parse_target, parse_targets};
@@ -35,12 +35,12 @@ pub(crate) fn model(runtime: Runtime) -> RunFn {
 }
 
 pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let workers = match check_open_files(args.workers) {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let input = Source::of(&args.targets);
+    let input = Source::of(args.targets());
     let source = input.name();
     let bytes = match read_targets(&input, args.max_targets_size, "--max-targets-size") {
         Ok(v) => v,
@@ -55,7 +55,7 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
         }
     };
     let base = args
-        .targets
+        .targets()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
@@ -67,7 +67,7 @@ pub(crate) fn scan(cli: &Cli, args: &ScanArgs) -> u8 {
 }
 
 pub(crate) fn check(cli: &Cli, args: &CheckArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let target = match parse_target(&args.target) {
         Ok(t) => t,
         Err(e) => return fail(EXIT_USAGE, e),
@@ -133,7 +133,7 @@ fn build_plan(
             targets
                 .iter()
                 .filter(|t| {
-                    cli.runtime == Runtime::Tokio
+                    cli.runtime() == Runtime::Tokio
                         && t.kind == pulse_core::result::Kind::Icmp
                         && t.icmp.count.unwrap_or(probing.reaching.icmp_count) > 1
                 })
@@ -225,11 +225,16 @@ struct JsonlSink {
     out: io::BufWriter<io::Stdout>,
     /// The first write error; nothing more is written after it.
     failed: Option<io::Error>,
+    /// The first `permission` failure's message, for the closing line.
+    denied: Option<String>,
     shutdown: Shutdown,
 }
 
 impl Sink for JsonlSink {
     fn accept(&mut self, _index: usize, result: ProbeResult) {
+        if self.denied.is_none() {
+            self.denied = denied(std::slice::from_ref(&result));
+        }
         if self.failed.is_some() {
             return;
         }
@@ -256,11 +261,14 @@ fn write_failed(e: &io::Error) -> u8 {
 }
 
 fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing) -> u8 {
-    let format = probing.output.unwrap_or(if io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Json
-    });
+    let format = probing
+        .output
+        .map(|o| o.0)
+        .unwrap_or(if io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Json
+        });
     let workers = plan.options.workers;
     let plan = Arc::new(plan);
     let shutdown = Shutdown::new(grace);
@@ -270,35 +278,48 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     };
     tracing::info!(
         "{}: {} targets, {} workers, timeout {}",
-        cli.runtime.name(),
+        cli.runtime().name(),
         plan.len(),
         workers,
         pulse_core::session::fmt_duration(plan.options.timeout)
     );
-    let (report, results) = if format == Format::Jsonl {
+    let (report, results, denied) = if format == Format::Jsonl {
         let mut sink = JsonlSink {
             out: io::BufWriter::new(io::stdout()),
             failed: None,
+            denied: None,
             shutdown: shutdown.clone(),
         };
-        let report = match run(plan.clone(), shutdown.clone(), &mut sink) {
+        let report = match run(
+            plan.clone(),
+            shutdown.clone(),
+            &mut Logged { inner: &mut sink },
+        ) {
             Ok(r) => r,
             Err(e) => return fail(EXIT_SETUP, e),
         };
         if let Some(e) = sink.failed {
             return write_failed(&e);
         }
-        (report, Vec::new())
+        (report, Vec::new(), sink.denied)
     } else {
         let mut sink = Collect::new(plan.len());
-        match run(plan.clone(), shutdown.clone(), &mut sink) {
-            Ok(r) => (r, sink.into_ordered()),
+        match run(
+            plan.clone(),
+            shutdown.clone(),
+            &mut Logged { inner: &mut sink },
+        ) {
+            Ok(r) => {
+                let results = sink.into_ordered();
+                let denied = denied(&results);
+                (r, results, denied)
+            }
             Err(e) => return fail(EXIT_SETUP, e),
         }
     };
     tracing::info!(
         "{}: {} runtime threads, scan took {:.3}s",
-        cli.runtime.name(),
+        cli.runtime().name(),
         report.runtime_threads,
         report.duration.as_secs_f64()
     );
@@ -307,7 +328,7 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
         let doc = Report {
             pulse: ScanInfo {
                 version: pulse_core::VERSION.to_string(),
-                runtime: cli.runtime.name().to_string(),
+                runtime: cli.runtime().name().to_string(),
                 stack: cli.stack.stack().to_string(),
                 workers,
                 runtime_threads: report.runtime_threads,
@@ -325,11 +346,65 @@ fn execute(cli: &Cli, run: RunFn, plan: Plan, grace: Duration, probing: &Probing
     }
     if summary.interrupted && signalled.load(std::sync::atomic::Ordering::SeqCst) {
         EXIT_INTERRUPTED
+    } else if let Some(message) = denied {
+        // Exit 3, as before this scan could go on without ICMP: the host
+        // is not set up for some targets, which is not a verdict on them.
+        let n = summary
+            .errors
+            .get(&ErrorKind::Permission)
+            .copied()
+            .unwrap_or(1);
+        fail(
+            EXIT_SETUP,
+            format!(
+                "{n} of {} target(s) could not be probed for lack of permission (kind \
+                 `permission`; the others were probed): {message}",
+                summary.targets
+            ),
+        )
     } else if summary.up == summary.targets {
         EXIT_UP
     } else {
         EXIT_DOWN
     }
+}
+
+/// Log one probe's result at debug level (`-vv`), as it comes in.
+pub(crate) fn log_result(r: &ProbeResult) {
+    match &r.error {
+        None => tracing::debug!("line {} {}: up in {:.1}ms", r.line, r.target, r.duration_ms),
+        Some(e) => tracing::debug!(
+            "line {} {}: {} in {:.1}ms: {}",
+            r.line,
+            r.target,
+            e.kind.as_str(),
+            r.duration_ms,
+            e.message
+        ),
+    }
+}
+
+/// Passes every result on to `inner`, logging it first (`-vv`).
+struct Logged<'a> {
+    inner: &'a mut dyn Sink,
+}
+
+impl Sink for Logged<'_> {
+    fn accept(&mut self, index: usize, result: ProbeResult) {
+        log_result(&result);
+        self.inner.accept(index, result);
+    }
+}
+
+/// The first `permission` failure's message among `results`: a probe this
+/// host does not allow (ICMP with no raw or ping socket), which names its
+/// fix.
+pub(crate) fn denied(results: &[ProbeResult]) -> Option<String> {
+    results
+        .iter()
+        .filter_map(|r| r.error.as_ref())
+        .find(|e| e.kind == ErrorKind::Permission)
+        .map(|e| e.message.clone())
 }
 
 /// First SIGINT/SIGTERM: trigger the shutdown (stop dispatch, drain for the

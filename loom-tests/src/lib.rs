@@ -23,8 +23,9 @@
 //!   waiter's timeout.
 //!
 //! Each file also builds its primitive `with_bug` (see `pulse_core::sync::Bug`)
-//! and expects loom to find the failure; [`expect_failure`] prints the steps
-//! of the failing interleaving, as recorded with [`step`].
+//! and expects loom to find the failure; `expect_failure` prints the steps
+//! of the failing interleaving, as recorded with `step` (plain names, not
+//! links: without the cfg, as `cargo doc` builds it, the crate is empty).
 //!
 //! # Out of reach
 //!

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::model::SetupError;
 use crate::session::Pong;
 #[cfg(pulse_loom)]
 use crate::sync::Bug;
@@ -137,6 +138,119 @@ pub fn parse_reply(packet: &[u8], framing: Framing) -> Option<EchoReply> {
 /// socket for, worded once for every model.
 pub fn no_socket_for(ip: std::net::IpAddr) -> std::io::Error {
     std::io::Error::other(format!("no ICMP socket for {ip}'s address family"))
+}
+
+/// Why a scan has no ICMP socket for an address family its plan needs:
+/// the process may open neither a raw socket (root, `CAP_NET_RAW`) nor an
+/// unprivileged ping socket (`net.ipv4.ping_group_range`). That is no
+/// reason to probe nothing: the scan goes on, and each echo to the family
+/// fails with this message as a `PermissionDenied` error, which the session
+/// classifies as kind `permission`. The socket set-up that makes it
+/// (`pulse-net`) words the fix, with this binary's path for `setcap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// What was denied and how to fix it; shared by every echo that fails.
+    message: std::sync::Arc<str>,
+}
+
+impl Denied {
+    /// A denial with its message (which should name the fix).
+    pub fn new(message: impl Into<std::sync::Arc<str>>) -> Denied {
+        Denied {
+            message: message.into(),
+        }
+    }
+
+    /// What was denied and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error each echo to the denied family fails with.
+    pub fn error(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            self.message.to_string(),
+        )
+    }
+}
+
+/// Why opening an ICMP socket failed: denied (the scan goes on, its echoes
+/// to that family fail as `permission`), or any other failure, which is
+/// the scan's setup error (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// No privilege for either kind of ICMP socket.
+    Denied(Denied),
+    /// Anything else (no such family, out of descriptors, a runtime that
+    /// would not take the socket).
+    Setup(SetupError),
+}
+
+impl From<SetupError> for OpenError {
+    fn from(e: SetupError) -> OpenError {
+        OpenError::Setup(e)
+    }
+}
+
+/// A scan's ICMP sockets by address family, for every model: for each
+/// family the plan needs, the model's socket (`P`) or why it was denied.
+/// One lookup for all five, so that an echo to a family with no socket
+/// fails with the same words and kind whichever model runs it.
+#[derive(Debug)]
+pub struct Families<P> {
+    v4: Option<Result<P, Denied>>,
+    v6: Option<Result<P, Denied>>,
+}
+
+impl<P> Default for Families<P> {
+    fn default() -> Families<P> {
+        Families { v4: None, v6: None }
+    }
+}
+
+impl<P> Families<P> {
+    /// Keep what opening the family's socket gave: the socket, returned so
+    /// the model can start its reader, or a denial, kept for the echoes
+    /// (`Ok(None)`). Any other failure is passed up as the setup error.
+    pub fn keep(
+        &mut self,
+        v6: bool,
+        opened: Result<P, OpenError>,
+    ) -> Result<Option<&P>, SetupError> {
+        let slot = if v6 { &mut self.v6 } else { &mut self.v4 };
+        match opened {
+            Ok(p) => Ok(slot.insert(Ok(p)).as_ref().ok()),
+            Err(OpenError::Denied(d)) => {
+                *slot = Some(Err(d));
+                Ok(None)
+            }
+            Err(OpenError::Setup(e)) => Err(e),
+        }
+    }
+
+    /// The socket for an echo to `ip`, or the error the echo fails with:
+    /// the denial's (`permission`), or [`no_socket_for`] when the plan
+    /// needed no socket of that family (a name resolved to an unexpected
+    /// family).
+    pub fn get(&self, ip: IpAddr) -> std::io::Result<&P> {
+        let slot = match ip {
+            IpAddr::V4(_) => &self.v4,
+            IpAddr::V6(_) => &self.v6,
+        };
+        match slot {
+            Some(Ok(p)) => Ok(p),
+            Some(Err(denied)) => Err(denied.error()),
+            None => Err(no_socket_for(ip)),
+        }
+    }
+
+    /// The sockets that opened (to stop their readers).
+    pub fn open(&self) -> impl Iterator<Item = &P> {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .filter_map(|slot| slot.as_ref().and_then(|r| r.as_ref().ok()))
+    }
 }
 
 /// The error of an echo when every sequence number of the scan's
@@ -473,5 +587,37 @@ mod tests {
         let next = t.register(a, 99).unwrap();
         assert_ne!(next, first);
         assert_eq!(t.len(), 2);
+    }
+
+    /// A denied family answers each echo with its message as a
+    /// `PermissionDenied` error (kind `permission`); an opened one gives its
+    /// socket; a family the plan never needed keeps the old wording; any
+    /// other open failure is the scan's setup error.
+    #[test]
+    fn families_keep_denials_for_the_echoes() {
+        let mut f: Families<&str> = Families::default();
+        let denied = Denied::new("no ICMP socket; fix: setcap");
+        assert_eq!(f.keep(false, Err(OpenError::Denied(denied))), Ok(None));
+        assert_eq!(f.keep(true, Ok("v6 socket")), Ok(Some(&"v6 socket")));
+        let e = f.get("127.0.0.1".parse().unwrap()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(e.to_string(), "no ICMP socket; fix: setcap");
+        assert_eq!(f.get("::1".parse().unwrap()).unwrap(), &"v6 socket");
+        assert_eq!(f.open().collect::<Vec<_>>(), [&"v6 socket"]);
+
+        let mut only6: Families<&str> = Families::default();
+        only6.keep(true, Ok("v6")).unwrap();
+        let e = only6.get("127.0.0.1".parse().unwrap()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            no_socket_for("127.0.0.1".parse().unwrap()).to_string()
+        );
+        let setup = SetupError {
+            message: "too many open files".into(),
+        };
+        assert_eq!(
+            only6.keep(false, Err(OpenError::Setup(setup.clone()))),
+            Err(setup)
+        );
     }
 }

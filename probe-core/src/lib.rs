@@ -27,7 +27,7 @@
 //! - [`native`]: what the native stacks (`--stack native`) share: the stack
 //!   name, the checks turned into an outcome, error chains mapped to kinds.
 //! - [`shutdown`]: the stop signal and grace period, shared with signal handlers.
-//! - [`panic`]: panic isolation for async probes.
+//! - [`panic`](mod@panic): panic isolation for async probes.
 //! - [`percent`]: percent-encoding of the path and query pulse sends.
 //! - [`pool`]: the blocking pool's queues, dispatch / work / collect, and the
 //!   in-flight registry the drain cuts (loom-checked, see `loom-tests/`).

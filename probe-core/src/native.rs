@@ -81,7 +81,7 @@ pub struct Response {
     /// Whether the body went past the cap and reading stopped there.
     pub truncated: bool,
     /// The body bytes read, kept only when a content check needs them
-    /// ([`keeps_body`]).
+    /// ([`Checks::keeps_body`](crate::session::Checks::keeps_body)).
     pub body: Vec<u8>,
     /// TLS version of the last connection, when the client says.
     pub tls_version: Option<String>,

@@ -40,7 +40,8 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Why a probe failed. The list is closed and shared by every model (DESIGN.md).
+/// Why a probe failed. The list is closed and shared by every model (README,
+/// "Output schema", says what each kind means).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -320,7 +321,8 @@ pub struct Outcome {
 
 impl Outcome {
     /// The outcome of a probe that panicked after `duration`: the panic is
-    /// that target's result (DESIGN.md), worded the same in every model.
+    /// that target's result (docs/guide.md, "3. Fault isolation"), worded
+    /// the same in every model.
     pub fn panicked(message: &str, duration: Duration) -> Self {
         Outcome::failed(
             ErrorKind::Panicked,

@@ -54,7 +54,7 @@ use crate::target::{IpFamily, Target};
 /// for requests is 8 KiB) and stops a server that sends headers forever.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// Default cap on response body bytes read (DESIGN.md: 1 MiB). Past it the
+/// Default cap on response body bytes read (1 MiB). Past it the
 /// probe stops reading and marks the body truncated; it never buffers more.
 pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
 
@@ -204,7 +204,8 @@ pub struct Session {
     error: Option<ProbeError>,
     /// Whether the peer ended the exchange (EOF seen). When false at the end,
     /// we are the side closing first and the model should reset the socket
-    /// (SO_LINGER 0) rather than leave TIME_WAIT behind (DESIGN.md facts).
+    /// (SO_LINGER 0) rather than leave TIME_WAIT behind: a prober that closes
+    /// first piles up TIME_WAIT entries and its connect rate halves.
     peer_closed: bool,
     /// Set when a TLS failure queued an alert that should still go out.
     flush_alert: bool,
@@ -452,7 +453,8 @@ impl Session {
 
     /// True when the model should close the socket with a reset (SO_LINGER 0)
     /// instead of a FIN: a TCP-connect probe, or any probe that ends before the
-    /// server closed. This keeps TIME_WAIT off the prober (DESIGN.md facts).
+    /// server closed. This keeps TIME_WAIT off the prober (see
+    /// [`Session`]'s `peer_closed` field for why).
     pub fn close_with_reset(&self) -> bool {
         if let Some(e) = self.every.as_deref()
             && self.state == State::Every

@@ -1,6 +1,7 @@
 //! The scan's stop signal, shared by the signal handler, tests and the model.
 //!
-//! Stopping a scan is a protocol, the same in every model (DESIGN.md):
+//! Stopping a scan is a protocol, the same in every model (README, `--grace`;
+//! docs/guide.md, "4. Graceful shutdown", shows it in each model):
 //! 1. [`Shutdown::trigger`] (first SIGINT/SIGTERM, or a test) flips the flag;
 //!    dispatch checks it before starting each probe, so no new probe starts.
 //! 2. Probes already in flight may go on until

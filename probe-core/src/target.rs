@@ -150,7 +150,7 @@ pub const MAX_ICMP_COUNT: u16 = 1000;
 
 /// The shortest `interval=`. Below a millisecond a train is a flood, and
 /// the blocking models' timers have millisecond resolution anyway (std
-/// rejects a zero socket timeout; see DESIGN.md's facts).
+/// rejects a zero socket timeout, so they clamp what is left to 1 ms).
 pub const MIN_ICMP_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The spacing of a train's echo requests when `interval=` is not given:

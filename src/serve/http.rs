@@ -330,7 +330,19 @@ fn connection(mut stream: TcpStream, handler: &Handler, slot: &Registered) {
         };
         let head_only = request.method == "HEAD";
         slot.conns.set_busy(slot.id, true);
+        let started = Instant::now();
         let response = handler(&request, &Client { stream: &stream });
+        // -vv: each request answered (the query may name a /probe target;
+        // it is the scraper's own, not a secret of the exporter's).
+        tracing::debug!(
+            "{} {}{}{} {} in {:.1}ms",
+            request.method,
+            request.path,
+            if request.query.is_empty() { "" } else { "?" },
+            request.query,
+            response.status,
+            started.elapsed().as_secs_f64() * 1e3
+        );
         if write_response(&mut stream, &response, keep_alive, head_only).is_err() || !keep_alive {
             return;
         }

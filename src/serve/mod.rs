@@ -459,7 +459,7 @@ impl Handlers {
 }
 
 pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
-    let run = model(cli.runtime);
+    let run = model(cli.runtime());
     let workers = match check_open_files(args.workers) {
         Ok(w) => w,
         Err(e) => return fail(EXIT_USAGE, e),
@@ -477,11 +477,11 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         );
     }
     let loader = Loader {
-        path: args.targets.clone(),
-        source: Source::Path(&args.targets).name(),
+        path: args.targets().to_path_buf(),
+        source: Source::Path(args.targets()).name(),
         cap: args.max_targets_size,
         base: args
-            .targets
+            .targets()
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
@@ -545,7 +545,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
     let (mine, all) = (config.plan.len(), config.all.len());
     let state = Arc::new(State::new(
         Info {
-            runtime: cli.runtime.name(),
+            runtime: cli.runtime().name(),
             interval: args.interval,
             workers,
             shard: args.shard.map(|s| (s.index, s.count)),
@@ -579,7 +579,7 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         .map_or_else(String::new, |s| format!(" (shard {}/{})", s.index, s.count));
     eprintln!(
         "pulse serve: listening on http://{addr}/ ; {} probing {mine} of {all} targets{shard} every {}, starts spread over {}",
-        cli.runtime.name(),
+        cli.runtime().name(),
         fmt_duration(args.interval),
         fmt_duration(spread),
     );
@@ -591,6 +591,7 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
     let mut next = Instant::now();
     let mut done: u64 = 0;
     let mut succeeded = false;
+    let mut denied_logged = false;
     let mut first_rss = None;
     let mut peak_rss = None;
     loop {
@@ -615,8 +616,21 @@ fn rounds(state: &Arc<State>, run: RunFn, args: &ServeArgs) -> u8 {
             state: state.clone(),
             config: config.clone(),
             completed,
+            denied: None,
         };
         let outcome = run(config.plan.clone(), shutdown, &mut sink);
+        if let Some(message) = sink.denied.take()
+            && !denied_logged
+        {
+            // Once: the same fix applies every round, and the metrics
+            // (pulse_probe_error{error="permission"}) and the page keep
+            // showing which targets it concerns.
+            denied_logged = true;
+            tracing::warn!(
+                "some targets cannot be probed for lack of permission (kind `permission`, \
+                 probe_success 0); the others are probed: {message}"
+            );
+        }
         let took = started.elapsed();
         let rss = resident_bytes();
         done += 1;

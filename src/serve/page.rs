@@ -514,6 +514,7 @@ mod tests {
             state: state.clone(),
             config: state.config(),
             completed: Arc::new(AtomicUsize::new(0)),
+            denied: None,
         }
     }
 

@@ -426,11 +426,19 @@ pub(crate) struct RoundSink {
     pub(crate) state: Arc<State>,
     pub(crate) config: Arc<Config>,
     pub(crate) completed: Arc<AtomicUsize>,
+    /// The round's first `permission` failure's message (a probe this host
+    /// does not allow, e.g. ICMP with no raw or ping socket), which names
+    /// the fix: the round loop logs it once.
+    pub(crate) denied: Option<String>,
 }
 
 impl Sink for RoundSink {
     fn accept(&mut self, index: usize, result: ProbeResult) {
         self.completed.fetch_add(1, Ordering::Relaxed);
+        if self.denied.is_none() {
+            self.denied = crate::scan::denied(std::slice::from_ref(&result));
+        }
+        crate::scan::log_result(&result);
         self.state.record(&self.config, index, result);
     }
 }

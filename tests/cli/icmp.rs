@@ -1,5 +1,7 @@
 //! ICMP socket set-up: raw socket as root, ping socket where
-//! `ping_group_range` allows it, else exit 3 with both fixes named.
+//! `ping_group_range` allows it, else each ICMP target fails as
+//! `permission` with both fixes named, the others are probed, and the exit
+//! code is 3.
 //!
 //! The unprivileged cases drop to `nobody` with `setpriv`, and the ping-socket
 //! case changes `ping_group_range` only inside a network namespace the test
@@ -8,6 +10,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+
+use pulse_core::result::ErrorKind;
 
 use super::util::*;
 
@@ -38,29 +42,117 @@ fn readable_targets(lines: &[String]) -> tempfile::NamedTempFile {
     f
 }
 
-#[test]
-fn without_any_icmp_socket_the_scan_fails_setup_with_both_fixes() {
-    if !root_with(&["setpriv", "unshare"]) {
-        return;
-    }
-    let f = readable_targets(&["icmp://127.0.0.1".into()]);
-    // A fresh namespace has ping_group_range "1 0" (ping sockets off), whatever the host says.
+/// Run `pulse ARGS` as nobody (no capabilities) in a network namespace of
+/// its own, where ping sockets are off (a fresh namespace has
+/// ping_group_range "1 0", whatever the host says) and lo is up, after
+/// starting a TCP listener on 127.0.0.1:8080 there, so one target is up.
+fn as_nobody_without_icmp(args: &str) -> std::process::Output {
     let script = format!(
-        "ip link set lo up; {AS_NOBODY} {} scan -t {}",
+        "ip link set lo up; \
+         python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",8080)); s.listen(64); time.sleep(60)' & \
+         for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\",8080))' 2>/dev/null && break; sleep 0.1; done; \
+         {AS_NOBODY} {} {args}; code=$?; kill $!; exit $code",
         env!("CARGO_BIN_EXE_pulse"),
-        f.path().display()
     );
-    let out = Command::new("unshare")
+    Command::new("unshare")
         .args(["-n", "sh", "-c", &script])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The fix each ICMP failure names: this binary's own path for setcap
+/// (not a `$(command -v pulse)` that expands to nothing off the PATH), and
+/// the sysctl.
+fn names_the_fix(message: &str) {
+    let setcap = format!("setcap cap_net_raw+ep {}", env!("CARGO_BIN_EXE_pulse"));
+    assert!(message.contains(&setcap), "no `{setcap}` in {message}");
+    assert!(message.contains("net.ipv4.ping_group_range"), "{message}");
+}
+
+/// Without any ICMP socket (no CAP_NET_RAW, ping sockets off) a mixed
+/// file is still probed, on every model: the TCP and HTTP targets get
+/// their real verdicts, each ICMP target fails as `permission` naming the
+/// fix, and the exit code is 3 (setup failure), with the fix on stderr.
+#[test]
+fn without_any_icmp_socket_the_other_targets_are_probed_and_icmp_is_permission() {
+    if !root_with(&["setpriv", "unshare", "python3"]) {
+        return;
+    }
+    let f = readable_targets(&[
+        "tcp://127.0.0.1:8080".into(),
+        "http://127.0.0.1:1/".into(),
+        "icmp://127.0.0.1".into(),
+        "127.0.0.2".into(),
+    ]);
+    for model in ["tokio", "smol", "async-std", "threads", "rayon"] {
+        let out = as_nobody_without_icmp(&format!(
+            "--runtime {model} scan -t {} -o json",
+            f.path().display()
+        ));
+        assert_eq!(code(&out), 3, "{model}: {}", stderr(&out));
+        let rep = report(&out);
+        let kinds: Vec<_> = rep.results.iter().map(kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                Some(ErrorKind::Refused),
+                Some(ErrorKind::Permission),
+                Some(ErrorKind::Permission)
+            ],
+            "{model}"
+        );
+        for r in &rep.results[2..] {
+            names_the_fix(&r.error.as_ref().unwrap().message);
+        }
+        let err = stderr(&out);
+        assert!(
+            err.contains("2 of 4 target(s) could not be probed for lack of permission"),
+            "{model}: {err}"
+        );
+        names_the_fix(&err);
+    }
+    // tokio's native stack (surge-ping) is denied the same way.
+    let out = as_nobody_without_icmp(&format!(
+        "--stack native scan -t {} -o json",
+        f.path().display()
+    ));
+    assert_eq!(code(&out), 3, "native: {}", stderr(&out));
+    let rep = report(&out);
+    assert!(rep.results[0].success, "native: {:?}", rep.results[0]);
+    for r in &rep.results[2..] {
+        assert_eq!(kind(r), Some(ErrorKind::Permission), "native: {r:?}");
+        names_the_fix(&r.error.as_ref().unwrap().message);
+    }
+}
+
+/// `pulse check` of an ICMP target reports it as `permission` (exit 3),
+/// and `pulse serve` keeps serving the others, saying once why its ICMP
+/// targets fail.
+#[test]
+fn check_and_serve_report_icmp_without_privilege_as_permission() {
+    if !root_with(&["setpriv", "unshare", "python3"]) {
+        return;
+    }
+    let out = as_nobody_without_icmp("check icmp://127.0.0.1 -o json");
     assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let rep = report(&out);
+    assert_eq!(kind(&rep.results[0]), Some(ErrorKind::Permission));
+    names_the_fix(&stderr(&out));
+
+    let f = readable_targets(&["tcp://127.0.0.1:8080".into(), "icmp://127.0.0.1".into()]);
+    let out = as_nobody_without_icmp(&format!(
+        "-v serve -t {} --listen 127.0.0.1:0 --rounds 1 --spread 0",
+        f.path().display()
+    ));
     let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(err.contains("round 1: 1 of 2 up"), "{err}");
     assert!(
-        err.contains("CAP_NET_RAW") && err.contains("ping_group_range"),
+        err.contains("some targets cannot be probed for lack of permission"),
         "{err}"
     );
-    assert!(out.stdout.is_empty());
+    names_the_fix(&err);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The conformance suite: one set of behaviour tests, run once per model.
 //!
 //! Each test calls the model's `run` directly (no CLI, no signals) with a plan
-//! built from fixture targets, and checks a contract from DESIGN.md. The same
+//! built from fixture targets, and checks a contract the README lists under
+//! "Testing" (the conformance suite). The same
 //! body runs for every model through the `conformance!` macro (ripgrep runs
 //! its tests once per regex engine the same way), so a benchmark difference
 //! between two models can only come from the concurrency model.

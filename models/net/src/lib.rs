@@ -11,7 +11,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use pulse_core::icmp::Framing;
+use pulse_core::icmp::{Denied, Framing, OpenError};
 use pulse_core::model::SetupError;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
@@ -32,10 +32,12 @@ pub struct IcmpSocket {
 
 /// Open an ICMP socket for one address family: a raw socket first (root or
 /// CAP_NET_RAW), else an unprivileged ping socket (where
-/// `net.ipv4.ping_group_range` covers our group). Neither is a setup error
-/// whose message names both fixes. `blocking` leaves the socket in blocking
-/// mode (thread models); async models want it non-blocking.
-pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, SetupError> {
+/// `net.ipv4.ping_group_range` covers our group). When neither is permitted
+/// the family is [`OpenError::Denied`]: the scan goes on and its echoes fail
+/// as `permission`, with both fixes in the message ([`denied`]). Any other
+/// failure is a setup error. `blocking` leaves the socket in blocking mode
+/// (thread models); async models want it non-blocking.
+pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, OpenError> {
     let (domain, proto) = if v6 {
         (Domain::IPV6, Protocol::ICMPV6)
     } else {
@@ -60,7 +62,7 @@ pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, Set
                     .map_or(ident, |a| a.port());
                 (s, if v6 { Framing::V6 } else { Framing::DgramV4 }, port)
             }
-            Err(_) => return Err(setup_error(v6, &raw_err)),
+            Err(ping_err) => return Err(open_failed(v6, &raw_err, &ping_err)),
         },
     };
     socket
@@ -74,22 +76,59 @@ pub fn open_icmp(v6: bool, ident: u16, blocking: bool) -> Result<IcmpSocket, Set
     })
 }
 
-/// No ICMP socket of this family: the setup error that names both fixes
-/// (also for a native stack's ICMP client).
+/// Neither a raw socket (`raw`) nor a ping socket (`ping`) of this family
+/// would open: denied when both were refused for privilege (EPERM from the
+/// raw socket, EACCES from a ping socket outside `ping_group_range`), a
+/// setup error otherwise (the family is off, no descriptors left), named by
+/// the raw socket's error (also for a native stack's ICMP client).
+pub fn open_failed(v6: bool, raw: &io::Error, ping: &io::Error) -> OpenError {
+    let refused = |e: &io::Error| e.kind() == io::ErrorKind::PermissionDenied;
+    if refused(raw) && refused(ping) {
+        OpenError::Denied(denied(v6, raw))
+    } else {
+        OpenError::Setup(setup_error(v6, raw))
+    }
+}
+
+/// No privilege for an ICMP socket of this family: the message each of its
+/// echoes fails with, naming both fixes, the `setcap` one with the path of
+/// the binary that runs (a `$(command -v pulse)` would expand to nothing
+/// when pulse is run by path, as `cargo run` and the tests do).
+pub fn denied(v6: bool, e: &io::Error) -> Denied {
+    let family = if v6 { "ICMPv6" } else { "ICMP" };
+    let exe = std::env::current_exe()
+        .map(|p| shell_word(&p.to_string_lossy()))
+        .unwrap_or_else(|_| "\"$(command -v pulse)\"".into());
+    Denied::new(format!(
+        "no permission to open an {family} socket ({e}). Fix: give pulse CAP_NET_RAW \
+         (sudo setcap cap_net_raw+ep {exe}) or run it as root, or allow unprivileged ping \
+         sockets for your group (sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")"
+    ))
+}
+
+/// `s` as one shell word: as it is when it has nothing a shell would
+/// split or expand, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._+-,:@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// An ICMP socket of this family failed for a reason other than privilege:
+/// the scan's setup error (exit 3).
 pub fn setup_error(v6: bool, e: &io::Error) -> SetupError {
     let family = if v6 { "ICMPv6" } else { "ICMP" };
     SetupError {
-        message: format!(
-            "cannot open an {family} socket ({e}). Fix: run pulse as root or give it CAP_NET_RAW \
-             (sudo setcap cap_net_raw+ep \"$(command -v pulse)\"), or allow unprivileged ping \
-             sockets for your group (sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")"
-        ),
+        message: format!("cannot open an {family} socket: {e}"),
     }
 }
 
 /// Make the next close of this socket send RST instead of FIN (SO_LINGER 0),
-/// so the side that closes first keeps no TIME_WAIT entry (DESIGN.md: when
-/// the client closes first, TIME_WAIT piles up and the connect rate halves).
+/// so the side that closes first keeps no TIME_WAIT entry (when the client
+/// closes first, TIME_WAIT piles up on it and its connect rate halves).
 /// Best effort: if it fails, the socket closes normally.
 pub fn reset_on_close<S: std::os::fd::AsFd>(socket: &S) {
     let _ = SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO));
@@ -196,4 +235,44 @@ where
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_quoted_only_when_a_shell_would_split_it() {
+        assert_eq!(shell_word("/usr/local/bin/pulse"), "/usr/local/bin/pulse");
+        assert_eq!(shell_word("/home/a b/pulse"), "'/home/a b/pulse'");
+        assert_eq!(shell_word("/tmp/it's"), "'/tmp/it'\\''s'");
+    }
+
+    /// Both refusals for privilege: denied, with both fixes and this
+    /// binary's path; anything else is a setup error.
+    #[test]
+    fn only_two_privilege_refusals_make_a_denial() {
+        let perm = io::Error::from(io::ErrorKind::PermissionDenied);
+        let off = io::Error::from_raw_os_error(97); // EAFNOSUPPORT
+        match open_failed(false, &perm, &perm) {
+            OpenError::Denied(d) => {
+                let exe = std::env::current_exe().unwrap();
+                let m = d.message();
+                assert!(
+                    m.contains(&format!("setcap cap_net_raw+ep {}", exe.display())),
+                    "{m}"
+                );
+                assert!(m.contains("net.ipv4.ping_group_range"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            open_failed(true, &perm, &off),
+            OpenError::Setup(_)
+        ));
+        assert!(matches!(
+            open_failed(true, &off, &perm),
+            OpenError::Setup(_)
+        ));
+    }
 }

@@ -7,7 +7,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use pulse_core::icmp::{Framing, ReplyTable, echo_request, no_socket_for, sequences_exhausted};
+use pulse_core::icmp::{
+    Families, Framing, OpenError, ReplyTable, echo_request, sequences_exhausted,
+};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
 use pulse_core::readbuf::with_read_buf;
@@ -293,8 +295,9 @@ pub(crate) fn close(conn: Option<Conn<'_>>, reset: bool) {
 /// The scan's ICMP sockets (one per address family in use), each with the
 /// reader thread that hands replies to waiting probes.
 pub struct Icmp {
-    v4: Option<Arc<Pinger>>,
-    v6: Option<Arc<Pinger>>,
+    /// Each family's socket, or why it was denied (its echoes then fail
+    /// as `permission` and the rest of the scan goes on).
+    sockets: Families<Arc<Pinger>>,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -324,8 +327,9 @@ pub(crate) struct Train {
 }
 
 impl Icmp {
-    /// Open the sockets the plan needs, or none. No socket is a setup error
-    /// (exit 3) whose message names both fixes.
+    /// Open the sockets the plan needs, or none. A family this process may
+    /// not open is kept as denied: its echoes fail as `permission`, naming
+    /// both fixes, and the rest of the scan goes on.
     pub fn open(plan: &Plan) -> Result<Option<Icmp>, SetupError> {
         let (need4, need6) = (plan.needs_icmp(false), plan.needs_icmp(true));
         if !need4 && !need6 {
@@ -334,15 +338,17 @@ impl Icmp {
         // On an early return below, dropping `icmp` stops the readers
         // already started (see `Drop`).
         let mut icmp = Icmp {
-            v4: None,
-            v6: None,
+            sockets: Families::default(),
             readers: Vec::new(),
         };
         for (need, v6) in [(need4, false), (need6, true)] {
             if !need {
                 continue;
             }
-            let pinger = Arc::new(Pinger::open(v6, plan.icmp_ident)?);
+            let opened = Pinger::open(v6, plan.icmp_ident).map(Arc::new);
+            let Some(pinger) = icmp.sockets.keep(v6, opened)? else {
+                continue;
+            };
             let reader = pinger.clone();
             let name = if v6 { "pulse-icmp6" } else { "pulse-icmp4" };
             let handle = std::thread::Builder::new()
@@ -352,11 +358,6 @@ impl Icmp {
                     message: format!("cannot start the ICMP reader thread: {e}"),
                 })?;
             icmp.readers.push(handle);
-            if v6 {
-                icmp.v6 = Some(pinger);
-            } else {
-                icmp.v4 = Some(pinger);
-            }
         }
         Ok(Some(icmp))
     }
@@ -368,13 +369,9 @@ impl Icmp {
         ip: IpAddr,
         deadline: &Deadline<'_>,
     ) -> Result<io::Result<Pong>, Cut> {
-        let pinger = match ip {
-            IpAddr::V4(_) => self.v4.as_ref(),
-            IpAddr::V6(_) => self.v6.as_ref(),
-        };
-        let Some(pinger) = pinger else {
-            let e = no_socket_for(ip);
-            return Ok(Err(e));
+        let pinger = match self.sockets.get(ip) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
         };
         // Capacity 1: the reader sends exactly one reply and must never
         // block on a probe that has just given up.
@@ -409,13 +406,9 @@ impl Icmp {
         let t = match train {
             Some(t) => t,
             None => {
-                let pinger = match ip {
-                    IpAddr::V4(_) => self.v4.as_ref(),
-                    IpAddr::V6(_) => self.v6.as_ref(),
-                };
-                let Some(pinger) = pinger else {
-                    let e = no_socket_for(ip);
-                    return Ok(Err(e));
+                let pinger = match self.sockets.get(ip) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
                 };
                 // Room for every reply the table can hand over (one per
                 // request), so the reader's `try_send` never finds it full.
@@ -441,7 +434,7 @@ impl Icmp {
 
     /// Stop the reader threads and join them (at the end of the scan).
     pub fn close(&mut self) {
-        for pinger in [&self.v4, &self.v6].into_iter().flatten() {
+        for pinger in self.sockets.open() {
             pinger.closing.store(true, Ordering::Release);
             // Wake a reader blocked in recv_from now rather than at its next
             // tick. On Linux, shutdown(2) of an unconnected datagram socket
@@ -495,7 +488,7 @@ impl Drop for Train {
 }
 
 impl Pinger {
-    fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
+    fn open(v6: bool, ident: u16) -> Result<Pinger, OpenError> {
         let icmp = pulse_net::open_icmp(v6, ident, true)?;
         let timeouts = icmp
             .socket

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use pulse_core::icmp::{Framing, ReplyTable, echo_request, no_socket_for, sequences_exhausted};
+use pulse_core::icmp::{
+    Families, Framing, OpenError, ReplyTable, echo_request, sequences_exhausted,
+};
 use pulse_core::model::SetupError;
 use pulse_core::plan::Plan;
 use pulse_core::readbuf::with_read_buf;
@@ -157,8 +159,9 @@ fn peer_closed(s: &TcpStream) -> bool {
 /// The scan's ICMP sockets (one per address family in use), each with the
 /// reader task that hands replies to waiting probes.
 pub(crate) struct Icmp {
-    v4: Option<Arc<Pinger>>,
-    v6: Option<Arc<Pinger>>,
+    /// Each family's socket, or why it was denied (its echoes then fail
+    /// as `permission` and the rest of the scan goes on).
+    sockets: Families<Arc<Pinger>>,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -194,30 +197,28 @@ pub(crate) struct Train {
 }
 
 impl Icmp {
-    /// Open the sockets the plan needs, or none. No socket is a setup error
-    /// (exit 3) whose message names both fixes.
+    /// Open the sockets the plan needs, or none. A family this process may
+    /// not open is kept as denied: its echoes fail as `permission`, naming
+    /// both fixes, and the rest of the scan goes on.
     pub(crate) fn open(plan: &Plan) -> Result<Option<Icmp>, SetupError> {
         let (need4, need6) = (plan.needs_icmp(false), plan.needs_icmp(true));
         if !need4 && !need6 {
             return Ok(None);
         }
         let mut icmp = Icmp {
-            v4: None,
-            v6: None,
+            sockets: Families::default(),
             readers: Vec::new(),
         };
         for (need, v6) in [(need4, false), (need6, true)] {
             if !need {
                 continue;
             }
-            let pinger = Arc::new(Pinger::open(v6, plan.icmp_ident)?);
+            let opened = Pinger::open(v6, plan.icmp_ident).map(Arc::new);
+            let Some(pinger) = icmp.sockets.keep(v6, opened)? else {
+                continue;
+            };
             icmp.readers
                 .push(tokio::spawn(read_replies(pinger.clone())));
-            if v6 {
-                icmp.v6 = Some(pinger);
-            } else {
-                icmp.v4 = Some(pinger);
-            }
         }
         Ok(Some(icmp))
     }
@@ -225,11 +226,7 @@ impl Icmp {
     /// Send one echo request to `ip` and wait for its reply (no deadline
     /// here: the probe's deadline wraps the whole exchange).
     pub(crate) async fn ping(&self, ip: IpAddr) -> io::Result<Pong> {
-        let pinger = match ip {
-            IpAddr::V4(_) => self.v4.as_ref(),
-            IpAddr::V6(_) => self.v6.as_ref(),
-        }
-        .ok_or_else(|| no_socket_for(ip))?;
+        let pinger = self.sockets.get(ip)?;
         let (tx, rx) = oneshot::channel();
         let seq = pinger
             .table
@@ -253,11 +250,7 @@ impl Icmp {
         let t = match train {
             Some(t) => t,
             None => {
-                let pinger = match ip {
-                    IpAddr::V4(_) => self.v4.as_ref(),
-                    IpAddr::V6(_) => self.v6.as_ref(),
-                }
-                .ok_or_else(|| no_socket_for(ip))?;
+                let pinger = self.sockets.get(ip)?;
                 // Room for every reply the table can hand over (one per
                 // request), so the reader's `try_send` never finds it full.
                 let (tx, rx) = mpsc::channel(usize::from(of.max(1)));
@@ -325,7 +318,7 @@ impl Drop for Train {
 }
 
 impl Pinger {
-    fn open(v6: bool, ident: u16) -> Result<Pinger, SetupError> {
+    fn open(v6: bool, ident: u16) -> Result<Pinger, OpenError> {
         let icmp = pulse_net::open_icmp(v6, ident, false)?;
         let socket = UdpSocket::from_std(icmp.socket).map_err(|e| SetupError {
             message: format!("cannot register the ICMP socket with tokio: {e}"),

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use pulse_core::icmp::no_socket_for;
+use pulse_core::icmp::{Families, OpenError};
 use pulse_core::model::SetupError;
 use pulse_core::native::{Response, chain_message, http_outcome, kind_in_chain, timed_out};
 use pulse_core::plan::Plan;
@@ -46,8 +46,9 @@ use crate::shutdown::Stop;
 pub(crate) struct Native {
     /// The client for each target index (http targets only).
     http: Vec<Option<reqwest::Client>>,
-    ping4: Option<surge_ping::Client>,
-    ping6: Option<surge_ping::Client>,
+    /// A surge-ping client per address family in use, or why the family
+    /// was denied (its echoes then fail as `permission`, as the core's do).
+    ping: Families<surge_ping::Client>,
     /// The next echo sequence number: surge-ping matches replies by
     /// (host, identifier, sequence), so two pings in flight to one host
     /// need two numbers.
@@ -76,16 +77,15 @@ impl Native {
             };
             http.push(Some(client));
         }
-        let ping = |v6: bool| -> Result<Option<surge_ping::Client>, SetupError> {
-            if !plan.needs_icmp(v6) {
-                return Ok(None);
+        let mut ping = Families::default();
+        for v6 in [false, true] {
+            if plan.needs_icmp(v6) {
+                ping.keep(v6, ping_client(v6))?;
             }
-            ping_client(v6).map(Some)
-        };
+        }
         Ok(Native {
             http,
-            ping4: ping(false)?,
-            ping6: ping(true)?,
+            ping,
             seq: AtomicU16::new(0),
             ident: plan.icmp_ident,
         })
@@ -127,11 +127,10 @@ impl Native {
                 .map(SocketAddr::ip)
                 .ok_or_else(|| no_addresses(&target.host))?,
         };
-        let client = match ip {
-            IpAddr::V4(_) => self.ping4.as_ref(),
-            IpAddr::V6(_) => self.ping6.as_ref(),
-        }
-        .ok_or_else(|| Failure::new(ErrorKind::Io, no_socket_for(ip).to_string()))?;
+        let client = self.ping.get(ip).map_err(|e| {
+            let (kind, what) = classify_io(&e);
+            Failure::new(kind, format!("echo request: {what}"))
+        })?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut pinger = client.pinger(ip, PingIdentifier(self.ident)).await;
         // surge-ping has its own per-ping timeout (2 s by default); the
@@ -187,8 +186,9 @@ fn http_client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Setup
 
 /// A surge-ping client: a ping socket (`SOCK_DGRAM`, no privileges when
 /// `ping_group_range` allows) first, a raw socket second, as the core does
-/// the other way round. Neither: the core's setup error, with both fixes.
-fn ping_client(v6: bool) -> Result<surge_ping::Client, SetupError> {
+/// the other way round. Neither: denied (both fixes named) when both were
+/// refused for privilege, as for the core, else a setup error.
+fn ping_client(v6: bool) -> Result<surge_ping::Client, OpenError> {
     let kind = if v6 { ICMP::V6 } else { ICMP::V4 };
     let config = |ty| {
         surge_ping::Config::builder()
@@ -196,9 +196,10 @@ fn ping_client(v6: bool) -> Result<surge_ping::Client, SetupError> {
             .sock_type_hint(ty)
             .build()
     };
-    surge_ping::Client::new(&config(socket2::Type::DGRAM))
-        .or_else(|_| surge_ping::Client::new(&config(socket2::Type::RAW)))
-        .map_err(|e| pulse_net::setup_error(v6, &e))
+    surge_ping::Client::new(&config(socket2::Type::DGRAM)).or_else(|ping_err| {
+        surge_ping::Client::new(&config(socket2::Type::RAW))
+            .map_err(|raw_err| pulse_net::open_failed(v6, &raw_err, &ping_err))
+    })
 }
 
 /// What a probe's exchange ended with, before it becomes an [`Outcome`].
