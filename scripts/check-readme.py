@@ -162,7 +162,8 @@ def run(commands, bindir, timeout, name="README.md", examples=None, log=sys.stdo
     by_line = {c.line: c for c in commands}
     for c in commands:
         if c.untested:
-            print(f"{name}:{c.line}: untested: $ {c.text.splitlines()[0]}  ({c.untested})", file=log)
+            shown = UNTESTED.sub("", c.text.splitlines()[0]).rstrip()
+            print(f"{name}:{c.line}: untested: $ {shown}  ({c.untested})", file=log)
     work = tempfile.mkdtemp(prefix="pulse-readme-")
     try:
         if examples:
@@ -186,14 +187,14 @@ def run(commands, bindir, timeout, name="README.md", examples=None, log=sys.stdo
             start_new_session=True,
         )
         os.close(w)
-        failures = watch(proc, r, by_line, timeout, name)
+        failures = watch(proc, r, by_line, timeout, name, log)
         os.close(r)
         return failures
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def watch(proc, r, by_line, timeout, name):
+def watch(proc, r, by_line, timeout, name, log):
     """Follow bash's reports until it exits; the failures seen."""
     failures, buf = [], b""
     current, started, done = None, time.monotonic(), False
@@ -223,6 +224,8 @@ def watch(proc, r, by_line, timeout, name):
             elif word == "end":
                 n, rc = (int(x) for x in rest.split())
                 c = by_line[n]
+                print(f"{name}:{n}: exit {rc} after {time.monotonic() - started:.1f} s", file=log)
+                log.flush()
                 if rc != c.exits:
                     failures.append(
                         f"{name}:{n}: exited {rc}, the README expects {c.exits}: $ {c.text}"
