@@ -136,9 +136,10 @@ def script_for(commands, fd, name):
     for c in commands:
         if c.untested:
             continue
-        shown = f"\n{name}:{c.line}: $ {c.text}\n"
+        shown = f"\n{name}:{c.line}: $ {c.text}"
         out.append(f"printf '%s\\n' {shlex.quote(shown)}")
         out.append(f"printf 'start {c.line}\\n' >&3")
+        out.append("__t0=$EPOCHREALTIME")
         # Braces keep the command in this shell (cd, variables and $! carry
         # over); the newlines let a trailing comment end the line; 3>&- keeps
         # the report pipe out of the command (and of its background jobs).
@@ -149,6 +150,12 @@ def script_for(commands, fd, name):
         out.append(
             f'if [ -n "${{!:-}}" ] && [ "$!" != "$__last_bg" ]; then '
             f"__last_bg=$!; printf 'bg {c.line} %s\\n' \"$!\" >&3; fi"
+        )
+        # Said by bash itself, so that it comes right after the command's own
+        # output.
+        out.append(
+            f"printf '{name}:{c.line}: exit %s after %s s\\n' \"$__rc\" "
+            '"$(awk "BEGIN { printf \\"%.1f\\", $EPOCHREALTIME - $__t0 }")"'
         )
         out.append(f"printf 'end {c.line} %s\\n' \"$__rc\" >&3")
         out.append(f'[ "$__rc" -eq {c.exits} ] || {{ __finish quiet; exit 0; }}')
@@ -224,8 +231,6 @@ def watch(proc, r, by_line, timeout, name, log):
             elif word == "end":
                 n, rc = (int(x) for x in rest.split())
                 c = by_line[n]
-                print(f"{name}:{n}: exit {rc} after {time.monotonic() - started:.1f} s", file=log)
-                log.flush()
                 if rc != c.exits:
                     failures.append(
                         f"{name}:{n}: exited {rc}, the README expects {c.exits}: $ {c.text}"
@@ -327,14 +332,15 @@ def main():
     if args.self_test:
         self_test()
         return 0
+    name = os.path.basename(args.readme)
     with open(args.readme, encoding="utf-8") as f:
-        commands, errors = extract(f.read())
+        commands, errors = extract(f.read(), name)
     for e in errors:
         print(e)
     if args.list:
         for c in commands:
             what = f"untested: {c.untested}" if c.untested else f"exits {c.exits}" + (", background" if c.background else "")
-            print(f"README.md:{c.line}: [{what}] $ {c.text}")
+            print(f"{name}:{c.line}: [{what}] $ {c.text}")
         return 1 if errors else 0
     if errors:
         return 1
@@ -343,10 +349,10 @@ def main():
     bindir = os.path.abspath(args.bin)
     found = shutil.which("pulse", path=bindir + os.pathsep + os.environ.get("PATH", ""))
     if found != os.path.join(bindir, "pulse"):
-        print(f"README.md: no pulse in {bindir} (found {found}): install it there first")
+        print(f"{name}: no pulse in {bindir} (found {found}): install it there first")
         return 1
     start = time.monotonic()
-    failures = run(commands, bindir, args.timeout, examples=os.path.join(ROOT, "examples"))
+    failures = run(commands, bindir, args.timeout, name, examples=os.path.join(ROOT, "examples"))
     for f in failures:
         print(f)
     ran = sum(1 for c in commands if not c.untested)
@@ -355,7 +361,7 @@ def main():
         print(f"scripts/check-readme.py: {len(failures)} failure(s)")
         return 1
     print(
-        f"scripts/check-readme.py: {ran} README commands ran as written in "
+        f"scripts/check-readme.py: {ran} commands of {name} ran as written in "
         f"{time.monotonic() - start:.0f} s; {untested} untested, each with its reason above"
     )
     return 0
