@@ -9,8 +9,11 @@
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
 # five models), the loom model checks (scripts/loom.sh, a few minutes), the
-# study guide's links and figures (scripts/check-guide.py --final), and
-# `promtool check metrics` on real `pulse scan --output prom` output.
+# study guide's links and figures (scripts/check-guide.py --final),
+# `promtool check metrics` on real `pulse scan --output prom` output, and
+# every command README.md shows, after a real `cargo install --path .`
+# (scripts/check-readme.py). README.md's Set-up lists the steps and about
+# how long they take.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -103,3 +106,23 @@ if [ "$(id -u)" -eq 0 ]; then echo "icmp://127.0.0.1" >>"$tmp/targets.txt"; fi
 [ "$(grep -c '^probe_success' "$tmp/metrics.prom")" -eq "$(wc -l <"$tmp/targets.txt")" ]
 promtool check metrics <"$tmp/metrics.prom"
 echo "promtool check metrics: ok ($(wc -l <"$tmp/metrics.prom") lines)"
+
+step "README commands: cargo install --path . --locked, then every command README.md shows (scripts/check-readme.py)"
+# The checker first proves on small READMEs that it fails where a reader
+# would. Then the real install a new user does (into a temporary root, so
+# ~/.cargo/bin is left alone; it reuses the release build of this target
+# dir), and every `$ ` command of the README's console blocks, run as typed
+# from a fresh directory with that pulse first on PATH.
+python3 scripts/check-readme.py --self-test
+# The README's exporter example talks to `pulse serve` with curl.
+command -v curl >/dev/null || apt_install curl
+if command -v promtool >/dev/null && command -v curl >/dev/null; then
+    readme_root=$(mktemp -d)
+    readme_start=$(date +%s)
+    cargo install --path . --locked --quiet --root "$readme_root"
+    echo "cargo install --path . --locked: $(($(date +%s) - readme_start)) s"
+    python3 scripts/check-readme.py --run --bin "$readme_root/bin"
+    rm -rf "$readme_root"
+else
+    echo "README commands skipped: its examples use promtool and curl, which are missing (see the apt-get line above)"
+fi

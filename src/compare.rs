@@ -211,10 +211,11 @@ pub(crate) fn compare(args: &CompareArgs) -> u8 {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("pulse-compare"));
     match write_report(&report, &table, &out) {
-        Ok((md, json)) => eprintln!(
-            "pulse compare: wrote {} and {}",
+        Ok([md, json, svg]) => eprintln!(
+            "pulse compare: wrote {}, {} and {}",
             md.display(),
-            json.display()
+            json.display(),
+            svg.display()
         ),
         Err(e) => {
             return fail(
@@ -398,8 +399,9 @@ fn notes(runtimes: &[Runtime], scenario: &Scenario, farm_threads: usize) -> Vec<
     n
 }
 
-/// Write the markdown, the JSON and the chart to `out`.
-fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathBuf, PathBuf)> {
+/// Writes the report to `out` as markdown, JSON and an SVG chart; returns
+/// their paths in that order.
+fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<[PathBuf; 3]> {
     std::fs::create_dir_all(out)?;
     let stem = format!("{}-{}", r.date.replace(':', "-"), r.scenario.name);
     let md_path = out.join(format!("{stem}.md"));
@@ -436,7 +438,7 @@ fn write_report(r: &CompareReport, table: &str, out: &Path) -> io::Result<(PathB
     std::fs::write(&md_path, md.text())?;
     let json = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
     std::fs::write(&json_path, json)?;
-    Ok((md_path, json_path))
+    Ok([md_path, json_path, svg_path])
 }
 
 /// The summary as bars: throughput, peak RSS and CPU per model, one panel

@@ -17,7 +17,7 @@ fn compare_runs_every_model_against_the_smoke_farm_with_full_correctness() {
         out_dir.path().to_str().unwrap(),
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = String::from_utf8(out.stdout.clone()).unwrap();
     for rt in ["tokio", "smol", "async-std", "threads", "rayon"] {
         let row = table
             .lines()
@@ -34,11 +34,22 @@ fn compare_runs_every_model_against_the_smoke_farm_with_full_correctness() {
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .expect("a json report");
-    assert!(
-        files
+    for ext in ["md", "svg"] {
+        let file = files
             .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "md")),
-        "a markdown report"
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("a .{ext} report in {files:?}"));
+        // stderr names every file written, so a user can find them.
+        assert!(
+            stderr(&out).contains(&file.display().to_string()),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        stderr(&out).contains(&json.display().to_string()),
+        "{}",
+        stderr(&out)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(report["scenario"]["name"], "smoke");
@@ -72,19 +83,24 @@ fn farm_serves_until_interrupted_and_its_targets_scan_as_expected() {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("targets.txt");
     let expect = dir.path().join("expect.json");
-    let mut farm = pulse()
-        .args(["farm", "--scenario", "smoke", "--write-targets"])
-        .arg(&targets)
-        .arg("--write-expectations")
-        .arg(&expect)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Interrupted when dropped, so a failure here leaves no farm behind.
+    let mut farm = Farm(
+        pulse()
+            .args(["farm", "--scenario", "smoke", "--write-targets"])
+            .arg(&targets)
+            .arg("--write-expectations")
+            .arg(&expect)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let t0 = Instant::now();
     while !(targets.exists() && expect.exists()) {
+        // As root it may first wait (up to 120 s) for another test's farm
+        // to release the ICMP addresses.
         assert!(
-            t0.elapsed() < Duration::from_secs(10),
+            t0.elapsed() < Duration::from_secs(150),
             "the farm wrote its files"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -121,11 +137,128 @@ fn farm_serves_until_interrupted_and_its_targets_scan_as_expected() {
             assert_eq!(got, want, "{runtime} {}: {:?}", r.target, r.error);
         }
     }
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &farm.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = farm.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(farm.stop(), Some(0));
+}
+
+/// A second farm waits for the first to release the ICMP addresses (only
+/// one farm's fit on a machine), and says so on stderr within seconds,
+/// naming the process it waits for, rather than starting silently a minute
+/// later. Root only: without a namespace there is nothing to wait for.
+#[test]
+fn a_farm_that_waits_for_another_says_which_process_it_waits_for() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    if !root {
+        eprintln!("skipped: needs root (the farm's ICMP hosts live in a network namespace)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spawn_farm = |name: &str| {
+        Farm(
+            pulse()
+                .args(["farm", "--scenario", "smoke", "--write-targets"])
+                .arg(dir.path().join(name))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // The first holds the addresses once its targets file is there (it may
+    // itself wait for another test's farm first).
+    let mut first = spawn_farm("first.txt");
+    let t0 = Instant::now();
+    while !dir.path().join("first.txt").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "the first farm started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its stderr, up to the line that says it serves: no group skipped. The
+    // reader stays alive until the farm exits (a closed stderr would fail
+    // its last message).
+    let mut first_log = std::io::BufReader::new(first.0.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut first_log, &mut line).unwrap() > 0,
+            "the first farm says it serves"
+        );
+        assert!(
+            !line.contains("skipped"),
+            "the first farm runs its ICMP hosts: {line}"
+        );
+        if line.contains("serving") {
+            break;
+        }
+    }
+    let mut second = spawn_farm("second.txt");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = second.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(log).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let waiting = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the second farm says within 5 s that it waits");
+    assert!(
+        waiting.contains("waiting for another pulse farm")
+            && waiting.contains(&format!("process {}", first.0.id()))
+            && waiting.contains("giving up in 1"),
+        "{waiting}"
+    );
+    assert!(
+        !dir.path().join("second.txt").exists(),
+        "the second farm does not serve while it waits"
+    );
+    // Once the first stops, the second starts (unless another test's farm
+    // took the addresses in between: then it waits for that one).
+    assert_eq!(first.stop(), Some(0));
+    drop(first_log);
+    let t0 = Instant::now();
+    while !dir.path().join("second.txt").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "the second farm started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started: Vec<String> = rx.try_iter().collect();
+    assert!(
+        started.iter().all(|l| !l.starts_with("pulse: skipped")),
+        "the second farm runs its ICMP hosts: {started:?}"
+    );
+    assert_eq!(second.stop(), Some(0));
+}
+
+/// A `pulse farm` child that is interrupted (SIGINT, so it removes its
+/// namespace) when dropped: a failing test must not leave a farm holding
+/// the machine's ICMP addresses for the tests after it.
+struct Farm(std::process::Child);
+
+impl Farm {
+    /// SIGINT, then its exit code.
+    fn stop(&mut self) -> Option<i32> {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        self.0.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
 }
