@@ -149,15 +149,24 @@ def read_folded(path: Path):
     return stacks
 
 
+# The kernel's entry point of a system call: `__x64_sys_connect_[k]`.
+SYSCALL = re.compile(r"^__(?:x64|ia32|se)_sys_(\w+)_\[k\]$")
+
+
 def summarise(stacks):
-    areas, leaves, total = Counter(), Counter(), 0
+    """Total weight, and weight by area, leaf frame, system call and thread."""
+    areas, leaves, syscalls, threads, total = Counter(), Counter(), Counter(), Counter(), 0
     for frames, n in stacks:
         total += n
         # frames[0] is the thread's name; the leaf is last.
         place = next((a for a in map(area_of, reversed(frames[1:])) if a), "other")
         areas[place] += n
         leaves[frames[-1]] += n
-    return total, areas, leaves
+        threads[frames[0]] += n
+        call = next((m.group(1) for m in map(SYSCALL.match, frames) if m), None)
+        if call:
+            syscalls[call] += n
+    return total, areas, leaves, syscalls, threads
 
 
 def pct(n, total):
@@ -175,15 +184,20 @@ def main():
     RING.update(ring_symbols(a.binary))
     meta = [m.split("=", 1) for m in a.meta]
     out_dir, models = a.dir, a.models
-    rows, tops = [], []
+    rows, tops, calls, pools = [], [], [], []
     for m in models:
-        total, areas, leaves = summarise(read_folded(out_dir / f"{m}.folded"))
+        total, areas, leaves, syscalls, threads = summarise(read_folded(out_dir / f"{m}.folded"))
         if total == 0:
             sys.exit(f"flame-summary: {m}.folded has no samples")
         rows.append(f"| [{m}]({m}.svg) | {total / 1e9:.2f} s | "
                     + " | ".join(pct(areas[a], total) for a in AREAS) + " |")
         top = "; ".join(f"`{head(f)[:70]}` {pct(n, total)}" for f, n in leaves.most_common(5))
         tops.append(f"- **{m}**: {top}")
+        in_calls = sum(syscalls.values())
+        top = "; ".join(f"`{c}` {pct(n, total)}" for c, n in syscalls.most_common(6))
+        calls.append(f"- **{m}** ({pct(in_calls, total)} under a system call): {top}")
+        top = "; ".join(f"`{t}` {pct(n, total)}" for t, n in threads.most_common(4))
+        pools.append(f"- **{m}**: {top}")
     lines = [
         "# Flamegraphs: where each model spends its CPU",
         "",
@@ -217,6 +231,23 @@ def main():
         "sampled (kernel frames end in `_[k]`; generic arguments left out).",
         "",
         *tops,
+        "",
+        "## Kernel time by system call",
+        "",
+        "Samples under each system call's kernel entry (`__x64_sys_NAME`), as a",
+        "share of the model's CPU sampled; the rest of *kernel* is interrupts,",
+        "soft interrupts and scheduling outside any call of this process.",
+        "",
+        *calls,
+        "",
+        "## By thread",
+        "",
+        "The thread a sample was taken on, by name (numbered threads of one pool",
+        "counted together: `pulse-rayon-17` is `pulse-rayon`; Linux keeps 15",
+        "characters of a name). `pulse` is the main thread, and any thread not",
+        "given a name of its own.",
+        "",
+        *pools,
         "",
     ]
     a.out.write_text("\n".join(lines))
