@@ -91,3 +91,14 @@ if [ "$(id -u)" -eq 0 ]; then echo "icmp://127.0.0.1" >>"$tmp/targets.txt"; fi
 [ "$(grep -c '^probe_success' "$tmp/metrics.prom")" -eq "$(wc -l <"$tmp/targets.txt")" ]
 promtool check metrics <"$tmp/metrics.prom"
 echo "promtool check metrics: ok ($(wc -l <"$tmp/metrics.prom") lines)"
+
+step "docs/runbooks/exporter.md, executed (scripts/runbook-exporter.sh: two shards, a real Prometheus, the alerts)"
+# About a minute: the unit, promtool on the configs and alerting rules,
+# two shards against the smoke farm scraped by Prometheus, every metric
+# family against the runbook's tables, a rolling restart.
+scripts/runbook-exporter.sh
+
+step "docs/runbooks/profiling.md, quick (scripts/profile.sh --quick: tokio, the smoke farm)"
+# One model, one short scan under perf, folded and drawn with inferno
+# (installed when missing); skipped with the reason where perf cannot record.
+scripts/profile.sh --quick
