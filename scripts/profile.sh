@@ -118,7 +118,8 @@ for m in $models; do
 done
 
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
+# Uncommitted changes, except this run's own output.
+dirty=$(git status --porcelain -- . ":(exclude)$out" 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
 # shellcheck disable=SC2086
 python3 scripts/flame-summary.py "$folded" $models --binary "$pulse" --out "$out/README.md" \
     --meta "date=$(date -u +%Y-%m-%dT%H:%MZ)" \
