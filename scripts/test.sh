@@ -126,3 +126,14 @@ if command -v promtool >/dev/null && command -v curl >/dev/null; then
 else
     echo "README commands skipped: its examples use promtool and curl, which are missing (see the apt-get line above)"
 fi
+
+step "docs/runbooks/exporter.md, executed (scripts/runbook-exporter.sh: two shards, a real Prometheus, the alerts)"
+# About a minute: the unit, promtool on the configs and alerting rules,
+# two shards against the smoke farm scraped by Prometheus, every metric
+# family against the runbook's tables, a rolling restart.
+scripts/runbook-exporter.sh
+
+step "docs/runbooks/profiling.md, quick (scripts/profile.sh --quick: tokio, the smoke farm)"
+# One model, one short scan under perf, folded and drawn with inferno
+# (installed when missing); skipped with the reason where perf cannot record.
+scripts/profile.sh --quick

@@ -425,6 +425,12 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     check_config: bool,
 
+    /// With --check-config: print the targets this instance would probe (its --shard of
+    /// the file), one per line as written, on stdout, and the summary on stderr. Diff two
+    /// shard counts' lists to see which targets move when N changes.
+    #[arg(long, requires = "check_config")]
+    list_targets: bool,
+
     /// Stop after this many rounds (for soak runs and tests), printing memory figures.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: Option<u64>,

@@ -252,7 +252,7 @@ impl Sink for JsonlSink {
 /// [`EXIT_CLOSED_STDOUT`] quietly, as a program killed by SIGPIPE would; any
 /// other failure (`> /dev/full`: no space) is a setup failure, exit 3, with
 /// the reason.
-fn write_failed(e: &io::Error) -> u8 {
+pub(crate) fn write_failed(e: &io::Error) -> u8 {
     if e.kind() == io::ErrorKind::BrokenPipe {
         EXIT_CLOSED_STDOUT
     } else {

@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use pulse_core::encode::prom::{Family, Labels, MetricType, TargetLabels, write_targets};
+use pulse_core::encode::prom::{
+    Family, Labels, MetricType, TargetLabels, target_labels, write_targets,
+};
 use pulse_core::result::ProbeResult;
 use pulse_procfs::{Proc, Stat, Status};
 
@@ -17,12 +19,29 @@ use super::state::State;
 /// The exposition: every target's last result, then pulse's own figures.
 pub(crate) fn render(state: &State) -> String {
     let (config, latest) = state.snapshot();
-    let results: Vec<ProbeResult> = latest.into_iter().flatten().map(|l| l.result).collect();
+    // Each result with its target's deadline (index i of the plan is
+    // index i of `latest`).
+    let (results, timeouts): (Vec<ProbeResult>, Vec<f64>) = latest
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((l?.result, config.plan.timeout(i).as_secs_f64())))
+        .unzip();
     let in_flight = state.in_flight();
     let c = state.counters();
 
     let mut out = String::with_capacity(256 * results.len() + 4096);
     write_targets(&mut out, &results, TargetLabels::Labelled);
+    // Not in a scan's output (whose results say nothing of the deadline)
+    // nor blackbox_exporter's: it lets an alert compare
+    // probe_duration_seconds with the deadline it must beat.
+    let mut f = Family::new(
+        "pulse_probe_timeout_seconds",
+        "The target's deadline (its timeout=, else --timeout), in seconds.",
+    );
+    for (l, t) in target_labels(&results).iter().zip(&timeouts) {
+        f.sample(l, *t);
+    }
+    f.write_to(&mut out);
     let none = Labels::default();
     let gauge = |out: &mut String, name, help, v: f64| {
         let mut f = Family::new(name, help);

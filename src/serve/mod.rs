@@ -31,7 +31,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io;
+use std::io::{self, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -514,7 +514,25 @@ pub(crate) fn serve(cli: &Cli, args: &ServeArgs) -> u8 {
         }
     };
     if args.check_config {
-        println!("{}", check_summary(&config, args.shard));
+        let summary = check_summary(&config, args.shard);
+        if args.list_targets {
+            // The list alone on stdout, so that two shards' (or two shard
+            // counts') lists can be diffed or joined as they are.
+            eprintln!("{summary}");
+            let mut out = String::new();
+            for t in &config.plan.targets {
+                let _ = writeln!(out, "{}", t.text);
+            }
+            let mut stdout = io::stdout().lock();
+            return match stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => EXIT_UP,
+                Err(e) => crate::scan::write_failed(&e),
+            };
+        }
+        println!("{summary}");
         return EXIT_UP;
     }
     let listener = match TcpListener::bind(&args.listen) {

@@ -526,6 +526,71 @@ fn shards_split_one_file() {
         sample(&ma, "pulse_targets").unwrap() + sample(&mb, "pulse_targets").unwrap(),
         40.0
     );
+
+    // `--check-config --list-targets` names exactly the targets each
+    // running shard probes: the list alone on stdout, the summary on stderr.
+    for (shard, probed) in [("0/2", &sa), ("1/2", &sb)] {
+        let o = run(&[
+            "serve",
+            "-t",
+            path,
+            "--check-config",
+            "--shard",
+            shard,
+            "--list-targets",
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let mut listed: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        listed.sort();
+        let mut want: Vec<String> = probed.iter().map(|(t, _)| t.clone()).collect();
+        want.sort();
+        assert_eq!(listed, want, "shard {shard}");
+        assert!(
+            stderr(&o).contains(&format!("; shard {shard} probes {} of them", want.len())),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // It only lists: without --check-config it is a usage error.
+    let o = run(&["serve", "-t", path, "--list-targets"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+/// `pulse_probe_timeout_seconds` is each target's own deadline: its
+/// `timeout=`, else `--timeout`, labelled as its `probe_*` series are.
+#[test]
+fn exposes_each_targets_deadline() {
+    let http = HttpFixture::start();
+    let file = targets_file(&[
+        http.url("/ok"),
+        format!("tcp://{} timeout=1500ms", http.addr()),
+    ]);
+    let serve = Serve::start(
+        "tokio",
+        &[
+            "-t",
+            file.path().to_str().unwrap(),
+            "--interval",
+            "300ms",
+            "--timeout",
+            "3s",
+        ],
+    );
+    let m = serve.wait_for(Duration::from_secs(20), |m| rounds(m) >= 1.0);
+    let http_series = format!(
+        r#"pulse_probe_timeout_seconds{{target="{}",kind="http"}}"#,
+        http.url("/ok")
+    );
+    let tcp_series = format!(
+        r#"pulse_probe_timeout_seconds{{target="tcp://{}",kind="tcp"}}"#,
+        http.addr()
+    );
+    assert_eq!(sample(&m, &http_series), Some(3.0), "{m}");
+    assert_eq!(sample(&m, &tcp_series), Some(1.5), "{m}");
+    promtool_check(&m);
 }
 
 /// `/metrics` answers promptly while a round of thousands of probes is in

@@ -420,8 +420,10 @@ fn write_icmp_trains<'a>(out: &mut String, icmp: &dyn Fn() -> Rows<'a>) {
 }
 
 /// The `target`, `kind` (and, for a (target, kind) listed more than once,
-/// `line`) labels of every result, in result order.
-fn target_labels(results: &[ProbeResult]) -> Vec<Labels> {
+/// `line`) labels of every result, in result order: what
+/// [`write_targets`] labels each result's series with, for a caller that
+/// adds per-target families of its own (`pulse serve`'s timeouts).
+pub fn target_labels(results: &[ProbeResult]) -> Vec<Labels> {
     let mut seen: HashMap<(&str, Kind), usize> = HashMap::new();
     for r in results {
         *seen.entry((r.target.as_str(), r.kind)).or_default() += 1;
