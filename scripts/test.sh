@@ -5,12 +5,14 @@
 # package: promtool, and the Prometheus server that tests/cli/prometheus.rs
 # starts on loopback to scrape `pulse serve`; nginx-light for the
 # real-server tests; golang-go for the Go baselines; chromium for the
-# status page), then runs:
+# status page; llvm-22 and cargo-llvm-cov for coverage), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
-# five models), the loom model checks (scripts/loom.sh, a few minutes), the
-# study guide's links and figures (scripts/check-guide.py --final), and
-# `promtool check metrics` on real `pulse scan --output prom` output.
+# five models) built instrumented, the coverage gate (line coverage of the
+# workspace at least 80%: scripts/coverage.sh), the loom model checks
+# (scripts/loom.sh, a few minutes), the study guide's links and figures
+# (scripts/check-guide.py --final), and `promtool check metrics` on real
+# `pulse scan --output prom` output.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -39,6 +41,15 @@ cargo fmt --all --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# --- coverage (scripts/coverage-env.sh): the test step below runs
+# instrumented, once; every later cargo command in this script builds in
+# ${CARGO_TARGET_DIR}/llvm-cov-target, which CARGO_TARGET_DIR now names.
+. scripts/coverage-env.sh
+coverage_install
+step "coverage: the tests run instrumented (cargo-llvm-cov)"
+coverage_env
+# --- end coverage
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
@@ -46,6 +57,11 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+# --- coverage gate
+step "coverage: line coverage of the workspace, at least ${PULSE_COVERAGE_MIN}% (scripts/coverage.sh --report)"
+scripts/coverage.sh --report
+# --- end coverage gate
 
 step "bench smoke (PULSE_BENCH_QUICK=1: every criterion bench once, the harness on two regimes)"
 # Debug build, sharing the test build's target dir: criterion runs each
