@@ -9,20 +9,21 @@
 #   scripts/coverage.sh --report  report on the profiles the last
 #                                 instrumented run left (scripts/test.sh
 #                                 calls this after its test step)
+#   scripts/coverage.sh --html    the same, and an HTML page of every line
+#                                 in <target>/llvm-cov-target/html
 #
 # Prints line coverage per crate, the ten files with the most lines never
-# run, and the total. The full per-file figures are left in
-# <target>/llvm-cov-target/coverage.json; for an HTML page of every line,
-# run `scripts/coverage.sh --report` and then, in the same target dir,
-# `cargo llvm-cov report --html` (the README's Testing section).
+# run, and the total. The per-file figures are left in
+# <target>/llvm-cov-target/coverage.json.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/apt.sh
 . scripts/coverage-env.sh
 
 tests_failed=0
-case "${1:-}" in
---report)
+mode=${1:-}
+case "$mode" in
+--report | --html)
     coverage_tools
     coverage_env --keep
     ;;
@@ -39,7 +40,7 @@ case "${1:-}" in
     echo "coverage: instrumented build and tests took $(($(date +%s) - start)) s"
     ;;
 *)
-    echo "usage: scripts/coverage.sh [--report]" >&2
+    echo "usage: scripts/coverage.sh [--report | --html]" >&2
     exit 2
     ;;
 esac
@@ -53,6 +54,12 @@ start=$(date +%s)
 cargo llvm-cov report --workspace --json --summary-only \
     --ignore-filename-regex "$PULSE_COVERAGE_IGNORE" --output-path "$json"
 echo "coverage: $(compgen -G "$CARGO_LLVM_COV_TARGET_DIR/*.profraw" | wc -l) profiles merged in $(($(date +%s) - start)) s"
+
+if [ "$mode" = --html ]; then
+    cargo llvm-cov report --workspace --html --ignore-filename-regex "$PULSE_COVERAGE_IGNORE" \
+        --output-dir "$CARGO_LLVM_COV_TARGET_DIR"
+    echo "coverage: every line in $CARGO_LLVM_COV_TARGET_DIR/html/index.html"
+fi
 
 gate=0
 python3 scripts/coverage-summary.py "$json" "$PWD" "$PULSE_COVERAGE_MIN" || gate=$?
