@@ -14,6 +14,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Never instrumented for coverage: scripts/test.sh runs this after
+# coverage_env (scripts/coverage-env.sh), whose rustc wrapper and
+# profile settings would otherwise reach these builds too.
+. scripts/coverage-env.sh
+coverage_off
+
 export RUSTFLAGS="--cfg pulse_loom ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="--cfg pulse_loom ${RUSTDOCFLAGS:-}"
 export CARGO_TARGET_DIR="${PULSE_LOOM_TARGET_DIR:-$PWD/target/loom}"

@@ -5,14 +5,17 @@
 # package: promtool, and the Prometheus server that tests/cli/prometheus.rs
 # starts on loopback to scrape `pulse serve`; nginx-light for the
 # real-server tests; golang-go for the Go baselines; chromium for the
-# status page), then runs:
+# status page; llvm-22 and cargo-llvm-cov for coverage), then runs:
 # rustfmt, clippy with warnings as errors, the whole test suite (with the
 # property tests and the conformance suite's hostile-server table for all
-# five models), the loom model checks (scripts/loom.sh, a few minutes), the
-# study guide's links and figures (scripts/check-guide.py --final),
-# `promtool check metrics` on real `pulse scan --output prom` output, and
-# every command README.md shows, after a real `cargo install --path .`
-# (scripts/check-readme.py). README.md's Set-up lists the steps and about
+# five models) built instrumented, the coverage gate (line coverage of the
+# workspace at least 80%: scripts/coverage.sh), a bench smoke, the loom
+# model checks (scripts/loom.sh, a few minutes), the study guide's links
+# and figures (scripts/check-guide.py --final), `promtool check metrics` on
+# real `pulse scan --output prom` output, every command README.md shows,
+# after a real `cargo install --path .` (scripts/check-readme.py), and the
+# two runbooks in docs/runbooks/, executed (scripts/runbook-exporter.sh,
+# scripts/profile.sh --quick). README.md's Set-up lists the steps and about
 # how long they take.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,6 +57,15 @@ step "cargo doc (warnings are errors)"
 # is clippy's (rustdoc documents only the 12 workspace crates).
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+# --- coverage (scripts/coverage-env.sh): the test step below runs
+# instrumented, once; every later cargo command in this script builds in
+# ${CARGO_TARGET_DIR}/llvm-cov-target, which CARGO_TARGET_DIR now names.
+. scripts/coverage-env.sh
+coverage_install
+step "coverage: the tests run instrumented (cargo-llvm-cov)"
+coverage_env
+# --- end coverage
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
@@ -61,6 +73,11 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+# --- coverage gate
+step "coverage: line coverage of the workspace, at least ${PULSE_COVERAGE_MIN}% (scripts/coverage.sh --report)"
+scripts/coverage.sh --report
+# --- end coverage gate
 
 step "bench smoke (PULSE_BENCH_QUICK=1: every criterion bench once, the harness on two regimes)"
 # Debug build, sharing the test build's target dir: criterion runs each
@@ -117,12 +134,16 @@ python3 scripts/check-readme.py --self-test
 # The README's exporter example talks to `pulse serve` with curl.
 command -v curl >/dev/null || apt_install curl
 if command -v promtool >/dev/null && command -v curl >/dev/null; then
-    readme_root=$(mktemp -d)
-    readme_start=$(date +%s)
-    cargo install --path . --locked --quiet --root "$readme_root"
-    echo "cargo install --path . --locked: $(($(date +%s) - readme_start)) s"
-    python3 scripts/check-readme.py --run --bin "$readme_root/bin"
-    rm -rf "$readme_root"
+    # Not instrumented (coverage_off): the release binary a user installs.
+    (
+        coverage_off
+        readme_root=$(mktemp -d)
+        readme_start=$(date +%s)
+        cargo install --path . --locked --quiet --root "$readme_root"
+        echo "cargo install --path . --locked: $(($(date +%s) - readme_start)) s"
+        python3 scripts/check-readme.py --run --bin "$readme_root/bin"
+        rm -rf "$readme_root"
+    )
 else
     echo "README commands skipped: its examples use promtool and curl, which are missing (see the apt-get line above)"
 fi
