@@ -23,6 +23,9 @@ apt_install() {
         made=1
     fi
     local ok=0
+    # An install interrupted earlier (a killed run) leaves dpkg half done,
+    # and every later apt-get install fails until it is finished.
+    DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null 2>&1 || true
     apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
         ok=$?
