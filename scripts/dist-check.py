@@ -165,7 +165,7 @@ def copy_workspace() -> Path:
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if old not in text:
-        raise SystemExit(f"dist-check: cannot break {path.name}: {old!r} is not in it")
+        raise SystemExit(f"dist-check: cannot edit {path.name}: {old!r} is not in it")
     path.write_text(text.replace(old, new, 1))
 
 
