@@ -103,6 +103,11 @@ promtool check config examples/prometheus-one.yml examples/prometheus-sharded.ym
 step "docs/guide.md: links and figures (scripts/check-guide.py --final)"
 python3 scripts/check-guide.py --final
 
+step "release configuration: dist plan against README \"Release archives\" (scripts/dist-check.sh)"
+# Installs cargo-dist (the version dist-workspace.toml names) when missing:
+# a one-time build of several minutes; then seconds, offline.
+scripts/dist-check.sh
+
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet
 tmp=$(mktemp -d)
