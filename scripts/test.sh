@@ -39,6 +39,8 @@ command -v go >/dev/null || missing+=(golang-go)
 command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
 command -v groff >/dev/null || missing+=(groff-base)
+# perf for the profiling runbook's step (scripts/profile.sh --quick).
+command -v perf >/dev/null || missing+=(linux-perf)
 if ((${#missing[@]})); then
     step "installing ${missing[*]}"
     # Without starting their services: see scripts/apt.sh.
@@ -62,6 +64,13 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 # ${CARGO_TARGET_DIR}/llvm-cov-target, which CARGO_TARGET_DIR now names.
 . scripts/coverage-env.sh
 coverage_install
+# inferno (scripts/profile.sh, the profiling runbook's step below) is
+# installed here, before the coverage settings, when it is missing.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v inferno-collapse-perf >/dev/null || ! command -v inferno-flamegraph >/dev/null; then
+    step "installing inferno (cargo install --locked inferno, once per machine)"
+    cargo install --locked --quiet inferno || echo "could not install inferno: the profiling step will say so" >&2
+fi
 step "coverage: the tests run instrumented (cargo-llvm-cov)"
 coverage_env
 # --- end coverage
@@ -106,7 +115,9 @@ python3 scripts/check-guide.py --final
 step "release configuration: dist plan against README \"Release archives\" (scripts/dist-check.sh)"
 # Installs cargo-dist (the version dist-workspace.toml names) when missing:
 # a one-time build of several minutes; then seconds, offline.
-scripts/dist-check.sh
+# Outside the coverage settings: cargo-dist is built from crates.io, not
+# measured.
+( coverage_off; scripts/dist-check.sh )
 
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet
