@@ -32,7 +32,7 @@ tests=$(cat loom-tests/tests/*.rs | grep -c '^#\[test\]')
 broken=$(cat loom-tests/tests/*.rs | grep -A1 '^#\[test\]' | grep -c '^fn broken_')
 echo "scripts/loom.sh: $tests loom model checks (loom-tests/tests/, $broken of them deliberately broken variants in which loom must find the bug)," \
     "built in release mode with --cfg pulse_loom in $CARGO_TARGET_DIR." \
-    "About 4 minutes on 2 cores (3.5 to 4.5 measured, build included); the two-worker pool tests take most of it," \
+    "About 4 to 8 minutes on 2 cores (3.5 to 4.5 measured on idle cores, build included; 7 in a full scripts/test.sh run); the two-worker pool tests take most of it," \
     "and libtest says they have been \"running for over 60 seconds\": expected, not a hang."
 start=$(date +%s)
 cargo test --release --locked -p pulse-loom-tests --tests -- "$@"
