@@ -461,9 +461,20 @@ fn a_reload_cannot_grow_without_bound_or_block_a_stop() {
     assert!(made.success());
     serve.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
-    // The reload is stuck opening the FIFO; the rest goes on.
-    serve.signal("HUP");
-    serve.signal("HUP");
+    // The reload is stuck opening the FIFO; the rest goes on, and a SIGHUP
+    // is told that a reload is already waiting. Two SIGHUPs sent before the
+    // signal thread runs arrive as one (the kernel keeps one pending signal
+    // of a kind), so keep sending until one is told.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !serve.log().contains("a reload is already waiting") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SIGHUP was told a reload is already waiting:\n{}",
+            serve.log()
+        );
+        serve.signal("HUP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let before = sample(&serve.metrics(), "pulse_rounds_total").unwrap();
     serve.wait_for(Duration::from_secs(10), |m| {
         sample(m, "pulse_rounds_total").unwrap() >= before + 2.0
