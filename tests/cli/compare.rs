@@ -95,17 +95,7 @@ fn farm_serves_until_interrupted_and_its_targets_scan_as_expected() {
             .spawn()
             .unwrap(),
     );
-    let t0 = Instant::now();
-    while !(targets.exists() && expect.exists()) {
-        // As root it may first wait (up to 120 s) for another test's farm
-        // to release the ICMP addresses.
-        assert!(
-            t0.elapsed() < Duration::from_secs(150),
-            "the farm wrote its files"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_files(&[&targets, &expect], "the farm wrote its files");
     let expectations: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&expect).unwrap()).unwrap();
     for runtime in ["tokio", "smol", "async-std", "threads", "rayon"] {
@@ -169,14 +159,7 @@ fn a_farm_that_waits_for_another_says_which_process_it_waits_for() {
     // The first holds the addresses once its targets file is there (it may
     // itself wait for another test's farm first).
     let mut first = spawn_farm("first.txt");
-    let t0 = Instant::now();
-    while !dir.path().join("first.txt").exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(150),
-            "the first farm started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_files(&[&dir.path().join("first.txt")], "the first farm started");
     // Its stderr, up to the line that says it serves: no group skipped. The
     // reader stays alive until the farm exits (a closed stderr would fail
     // its last message).
@@ -224,14 +207,7 @@ fn a_farm_that_waits_for_another_says_which_process_it_waits_for() {
     // took the addresses in between: then it waits for that one).
     assert_eq!(first.stop(), Some(0));
     drop(first_log);
-    let t0 = Instant::now();
-    while !dir.path().join("second.txt").exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(150),
-            "the second farm started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_files(&[&dir.path().join("second.txt")], "the second farm started");
     let started: Vec<String> = rx.try_iter().collect();
     assert!(
         started.iter().all(|l| !l.starts_with("pulse: skipped")),
@@ -260,5 +236,18 @@ impl Drop for Farm {
         if matches!(self.0.try_wait(), Ok(None)) {
             self.stop();
         }
+    }
+}
+
+/// Waits until a farm has written every one of `paths`. A farm writes its
+/// files whole (a temporary name, then a rename) once every host serves, so
+/// a file that exists is complete and its hosts answer. As root a farm may
+/// first wait, up to 120 s, for another test's farm to release the ICMP
+/// addresses: hence 150 s.
+fn wait_for_files(paths: &[&std::path::Path], what: &str) {
+    let t0 = Instant::now();
+    while !paths.iter().all(|p| p.exists()) {
+        assert!(t0.elapsed() < Duration::from_secs(150), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
