@@ -57,14 +57,7 @@ for tool in promtool prometheus curl openssl; do
     }
 done
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/own-processes.sh
 
 step "1. the systemd unit (systemd-analyze verify)"
 if command -v systemd-analyze >/dev/null; then

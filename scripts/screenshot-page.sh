@@ -28,14 +28,7 @@ fi
 
 cargo build --locked -q -p pulse
 pulse="${CARGO_TARGET_DIR:-target}/debug/pulse"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/own-processes.sh
 
 wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
     local until=$((SECONDS + $1)); shift
