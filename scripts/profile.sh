@@ -70,7 +70,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v inferno-collapse-perf >/dev/null || ! command -v inferno-flamegraph >/dev/null; then
     echo "profile: installing inferno (cargo install --locked inferno)"
     t0=$(date +%s)
-    cargo install --locked --quiet inferno
+    # Outside the coverage settings a caller may have on (scripts/test.sh):
+    # inferno is a tool from crates.io, not code to measure.
+    (. scripts/coverage-env.sh && coverage_off && cargo install --locked --quiet inferno)
     echo "profile: inferno installed in $(($(date +%s) - t0)) s"
 fi
 

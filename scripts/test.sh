@@ -64,13 +64,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 # ${CARGO_TARGET_DIR}/llvm-cov-target, which CARGO_TARGET_DIR now names.
 . scripts/coverage-env.sh
 coverage_install
-# inferno (scripts/profile.sh, the profiling runbook's step below) is
-# installed here, before the coverage settings, when it is missing.
-export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v inferno-collapse-perf >/dev/null || ! command -v inferno-flamegraph >/dev/null; then
-    step "installing inferno (cargo install --locked inferno, once per machine)"
-    cargo install --locked --quiet inferno || echo "could not install inferno: the profiling step will say so" >&2
-fi
 step "coverage: the tests run instrumented (cargo-llvm-cov)"
 coverage_env
 # --- end coverage
