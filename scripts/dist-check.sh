@@ -15,8 +15,11 @@ want=$(sed -n 's/^cargo-dist-version = "\(.*\)"$/\1/p' dist-workspace.toml)
 have=$(dist --version 2>/dev/null || true)
 if [ "$have" != "cargo-dist $want" ]; then
     echo "dist-check: installing cargo-dist $want (found: ${have:-none}); a few minutes on 2 cores"
-    # Without CARGO_TARGET_DIR, cargo install builds in a temporary
-    # directory and removes it, rather than fill the workspace's.
-    env -u CARGO_TARGET_DIR cargo install --locked --quiet cargo-dist --version "$want"
+    # Outside the coverage settings a caller may have on (scripts/test.sh):
+    # cargo-dist is a tool from crates.io, not code to measure. Without
+    # CARGO_TARGET_DIR, cargo install builds in a temporary directory and
+    # removes it, rather than fill the workspace's.
+    (. scripts/coverage-env.sh && coverage_off &&
+        env -u CARGO_TARGET_DIR cargo install --locked --quiet cargo-dist --version "$want")
 fi
 python3 scripts/dist-check.py

@@ -108,9 +108,7 @@ python3 scripts/check-guide.py --final
 step "release configuration: dist plan against README \"Release archives\" (scripts/dist-check.sh)"
 # Installs cargo-dist (the version dist-workspace.toml names) when missing:
 # a one-time build of several minutes; then seconds, offline.
-# Outside the coverage settings: cargo-dist is built from crates.io, not
-# measured.
-( coverage_off; scripts/dist-check.sh )
+scripts/dist-check.sh
 
 step "promtool check metrics on real scan output"
 cargo build --locked --quiet
